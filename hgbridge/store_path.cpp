@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
+#include <utility>
 
 #include "hgbridge/sha1.h"
 
@@ -15,8 +17,9 @@
 // the input bytes: encodedir's ".hg" suffix is a virtual tail of the
 // component, and _auxencode's three rewrites (first byte, third byte of a
 // Windows device name, last byte) are decided from the raw bytes before
-// anything is written. A first pass measures, a second writes into a buffer
-// of the exact size, so the common case allocates once.
+// anything is written. The reversible form is built on the stack and given
+// up as soon as it passes 120 bytes, so the common case allocates once: the
+// result.
 
 namespace hgvfs::hg {
 namespace {
@@ -77,21 +80,41 @@ bool needsDirSuffix(ByteView component) {
   return component.ends_with(".hg") || component.ends_with(".i") || component.ends_with(".d");
 }
 
-// Counts bytes (first pass) ...
-struct Counter {
-  size_t n = 0;
-  void put(char) { ++n; }
-  void put(const char*, size_t len) { n += len; }
+// Output sinks. Every put writes a ByteCode: one to three bytes.
+
+// The first kMaxStorePathLen + 1 bytes of an encoding, on the stack. Past
+// that the path will be hashed, so the rest is not kept: full() says so.
+class BoundedOut {
+ public:
+  void put(const ByteCode& code) {
+    if (n_ > kMaxStorePathLen) return;
+    // Copying all three bytes is cheaper than copying code.len of them; the
+    // spare room at the end of buf_ takes the overhang.
+    std::memcpy(buf_ + n_, code.bytes, sizeof code.bytes);
+    n_ += code.len;
+  }
+  bool full() const { return n_ > kMaxStorePathLen; }
+  Bytes take() const { return Bytes(buf_, n_); }
+
+ private:
+  char buf_[kMaxStorePathLen + 1 + sizeof(ByteCode::bytes)];
+  size_t n_ = 0;
 };
 
-// ... or writes them into a buffer already sized by a Counter.
-struct Writer {
-  char* p;
-  void put(char c) { *p++ = c; }
-  void put(const char* s, size_t len) {
-    for (size_t i = 0; i < len; ++i) *p++ = s[i];
-  }
+// An unbounded encoding (the basic layout, and the lower-encoded path the
+// hashed form is cut from).
+class StringOut {
+ public:
+  explicit StringOut(size_t expected) { s_.reserve(expected); }
+  void put(const ByteCode& code) { s_.append(code.bytes, code.len); }
+  bool full() const { return false; }
+  Bytes take() { return std::move(s_); }
+
+ private:
+  Bytes s_;
 };
+
+constexpr ByteCode kSlash = {1, {'/'}};
 
 struct ComponentOptions {
   const CodeTable* table;
@@ -99,53 +122,59 @@ struct ComponentOptions {
   bool dotencode;  // _auxencode's dotencode: escape a leading '.' or ' '
 };
 
-// Writes one component: table-encoded `raw` + `suffix`, then _auxencode'd.
+// The head of a component as _auxencode sees it once encoded: letters and
+// digits encode to one byte each (under lowerencode an upper-case letter
+// becomes its lower case; under _encodefname it becomes "_x", which matches
+// no device name).
+char auxHeadByte(uint8_t c, const ComponentOptions& opt) {
+  return static_cast<char>(opt.table == &kLowerTable ? asciiLower(c) : c);
+}
+
+// Writes one component: `raw` table-encoded and _auxencode'd, then
+// encodedir's ".hg" when `dirSuffix`. _auxencode's rewrites never reach
+// the suffix: a component that gets one ends in ".i", ".d" or ".hg", so
+// it is no device name, its head contains a '.', and it ends in 'g'.
 template <typename Out>
-void encodeComponent(Out& out, ByteView raw, ByteView suffix, const ComponentOptions& opt) {
-  const size_t len = raw.size() + suffix.size();
-  auto at = [&](size_t i) -> uint8_t {
-    return static_cast<uint8_t>(i < raw.size() ? raw[i] : suffix[i - raw.size()]);
-  };
+void encodeComponent(Out& out, ByteView raw, bool dirSuffix, const ComponentOptions& opt) {
+  const size_t len = raw.size();
+  const auto* bytes = reinterpret_cast<const uint8_t*>(raw.data());
   size_t fixFirst = SIZE_MAX, fixThird = SIZE_MAX, fixLast = SIZE_MAX;
   if (opt.auxencode && len > 0) {
-    const uint8_t first = at(0);
-    if (opt.dotencode && (first == '.' || first == ' ')) {
+    if (opt.dotencode && (bytes[0] == '.' || bytes[0] == ' ')) {
       fixFirst = 0;
     } else if (len >= 3) {
-      // _auxencode looks at the encoded component, whose first bytes equal
-      // the raw ones (letters and digits encode to one byte; under
-      // lowerencode an upper-case letter becomes its lower case).
-      const char a = static_cast<char>(opt.table == &kLowerTable ? asciiLower(at(0)) : at(0));
-      const char b = static_cast<char>(opt.table == &kLowerTable ? asciiLower(at(1)) : at(1));
-      const char c = static_cast<char>(opt.table == &kLowerTable ? asciiLower(at(2)) : at(2));
-      const char headBytes[3] = {a, b, c};
-      const ByteView head{headBytes, 3};
-      if (len == 3 || at(3) == '.') {
-        if (head == "aux" || head == "con" || head == "prn" || head == "nul") fixThird = 2;
-      } else if (at(3) >= '1' && at(3) <= '9' && (len == 4 || at(4) == '.')) {
-        if (head == "com" || head == "lpt") fixThird = 2;
+      const char head[3] = {auxHeadByte(bytes[0], opt), auxHeadByte(bytes[1], opt),
+                            auxHeadByte(bytes[2], opt)};
+      const ByteView h{head, 3};
+      if (len == 3 || bytes[3] == '.') {
+        if (h == "aux" || h == "con" || h == "prn" || h == "nul") fixThird = 2;
+      } else if (bytes[3] >= '1' && bytes[3] <= '9' && (len == 4 || bytes[4] == '.')) {
+        if (h == "com" || h == "lpt") fixThird = 2;
       }
     }
-    const uint8_t last = at(len - 1);
+    const uint8_t last = bytes[len - 1];
+    // A lone '.' already became "~2e" under dotencode.
     if ((last == '.' || last == ' ') && !(fixFirst == 0 && len == 1)) fixLast = len - 1;
   }
+  const CodeTable& table = *opt.table;
   for (size_t i = 0; i < len; ++i) {
-    const uint8_t c = at(i);
-    if (i == fixFirst || i == fixLast) {
-      const ByteCode e = escaped(c);
-      out.put(e.bytes, e.len);
-    } else if (i == fixThird) {
-      const ByteCode e = escaped(asciiLower(c));
-      out.put(e.bytes, e.len);
+    const uint8_t c = bytes[i];
+    if (i == fixFirst || i == fixLast) [[unlikely]] {
+      out.put(escaped(c));
+    } else if (i == fixThird) [[unlikely]] {
+      out.put(escaped(asciiLower(c)));
     } else {
-      const ByteCode& e = (*opt.table)[c];
-      out.put(e.bytes, e.len);
+      out.put(table[c]);
     }
+  }
+  if (dirSuffix) {
+    for (char c : kDirSuffix) out.put(ByteCode{1, {c}});
   }
 }
 
-// Encodes every '/'-separated component of `path`. With `addDirSuffix` the
-// encodedir rule is applied on the fly (`path` is not yet encodedir'd).
+// Encodes every '/'-separated component of `path`; stops early once `out`
+// is full. With `addDirSuffix` the encodedir rule is applied on the fly
+// (`path` is not yet encodedir'd).
 template <typename Out>
 void encodeComponents(Out& out, ByteView path, bool addDirSuffix, const ComponentOptions& opt) {
   size_t start = 0;
@@ -153,22 +182,17 @@ void encodeComponents(Out& out, ByteView path, bool addDirSuffix, const Componen
     const size_t slash = path.find('/', start);
     const bool last = slash == ByteView::npos;
     const ByteView raw = path.substr(start, last ? ByteView::npos : slash - start);
-    const ByteView suffix = (addDirSuffix && !last && needsDirSuffix(raw)) ? kDirSuffix : "";
-    encodeComponent(out, raw, suffix, opt);
-    if (last) break;
-    out.put('/');
+    encodeComponent(out, raw, addDirSuffix && !last && needsDirSuffix(raw), opt);
+    if (last || out.full()) return;
+    out.put(kSlash);
     start = slash + 1;
   }
 }
 
-template <typename... Args>
-Bytes encodeToString(const Args&... args) {
-  Counter counter;
-  encodeComponents(counter, args...);
-  Bytes result(counter.n, '\0');
-  Writer writer{result.data()};
-  encodeComponents(writer, args...);
-  return result;
+Bytes encodeToString(ByteView path, bool addDirSuffix, const ComponentOptions& opt) {
+  StringOut out(path.size() + path.size() / 2 + 8);
+  encodeComponents(out, path, addDirSuffix, opt);
+  return out.take();
 }
 
 Bytes encodeDir(ByteView path) {
@@ -218,23 +242,22 @@ Bytes hashEncode(ByteView path, bool dotencode) {
   Bytes res;
   res.reserve(kMaxStorePathLen + ext.size() + 8);
   res.append("dh/");
-  size_t dirsLen = 0;  // sdirslen in store.py
-  size_t dirCount = 0;
   if (lastSlash != ByteView::npos) {
+    // Keep directory prefixes while their joined length stays within
+    // kMaxShortDirsLen (the first one always fits).
     const ByteView dirs = le.substr(0, lastSlash);
-    size_t start = 0;
-    while (start <= dirs.size()) {
+    size_t count = 0;
+    for (size_t start = 0; start <= dirs.size();) {
       const size_t slash = std::min(dirs.find('/', start), dirs.size());
       const ByteView d = dirs.substr(start, std::min(slash - start, kDirPrefixLen));
-      // store.py reads d[-1] and so fails on an empty directory name; the C
-      // version (used for dotencode) keeps it empty, and so do we.
-      size_t total = dirsLen == 0 ? d.size() : dirsLen + 1 + d.size();
-      if (dirsLen != 0 && total > kMaxShortDirsLen) break;
-      if (dirCount++ != 0) res.push_back('/');
+      if (count > 0 && (res.size() - 3) + 1 + d.size() > kMaxShortDirsLen) break;
+      if (count++ > 0) res.push_back('/');
       res.append(d);
       // Windows cannot open a directory whose name ends in '.' or ' '.
+      // store.py reads d[-1] and so raises on an empty directory name; the C
+      // version (what hg uses for dotencode) keeps it empty and counts its
+      // separator, and so do we.
       if (!d.empty() && (d.back() == '.' || d.back() == ' ')) res.back() = '_';
-      dirsLen = total;
       start = slash + 1;
     }
     if (res.size() > 3) res.push_back('/');
@@ -251,14 +274,12 @@ Bytes hashEncode(ByteView path, bool dotencode) {
 // store._hybridencode: the reversible encoding while it fits in 120 bytes,
 // the hashed one beyond.
 Bytes hybridEncode(ByteView path, bool dotencode) {
-  const ComponentOptions opt{&kFnameTable, true, dotencode};
-  Counter counter;
-  encodeComponents(counter, path, true, opt);
-  if (counter.n > kMaxStorePathLen) return hashEncode(path, dotencode);
-  Bytes result(counter.n, '\0');
-  Writer writer{result.data()};
-  encodeComponents(writer, path, true, opt);
-  return result;
+  // Encoding never shortens a path (store._pathencode takes the same
+  // shortcut).
+  if (path.size() > kMaxStorePathLen) return hashEncode(path, dotencode);
+  BoundedOut out;
+  encodeComponents(out, path, true, ComponentOptions{&kFnameTable, true, dotencode});
+  return out.full() ? hashEncode(path, dotencode) : out.take();
 }
 
 }  // namespace
@@ -276,12 +297,20 @@ Bytes encodeStorePath(ByteView path, StoreLayout layout) {
 }
 
 Bytes filelogIndexPath(ByteView path, StoreLayout layout) {
-  Bytes storePath;
-  storePath.reserve(path.size() + 7);
-  storePath.append("data/");
-  storePath.append(path);
-  storePath.append(".i");
-  return encodeStorePath(storePath, layout);
+  constexpr ByteView kPrefix = "data/", kSuffix = ".i";
+  const size_t len = kPrefix.size() + path.size() + kSuffix.size();
+  // Most tracked paths are short: spell "data/<path>.i" on the stack.
+  char stackBuf[256];
+  Bytes heapBuf;
+  char* buf = stackBuf;
+  if (len > sizeof stackBuf) {
+    heapBuf.resize(len);
+    buf = heapBuf.data();
+  }
+  std::memcpy(buf, kPrefix.data(), kPrefix.size());
+  if (!path.empty()) std::memcpy(buf + kPrefix.size(), path.data(), path.size());
+  std::memcpy(buf + kPrefix.size() + path.size(), kSuffix.data(), kSuffix.size());
+  return encodeStorePath(ByteView(buf, len), layout);
 }
 
 }  // namespace hgvfs::hg

@@ -20,9 +20,10 @@ namespace hgvfs::hg {
 
 enum class StoreLayout { kBasic, kFncache, kDotencode };
 
-// Encodes a store-relative path such as "data/dir/File.txt.i". Paths that do
-// not start with "data/" or "meta/" are returned unchanged under the fncache
-// layouts (store.py only encodes those) and encoded under kBasic.
+// Encodes a store-relative path such as "data/dir/File.txt.i". Every path is
+// encoded, as store.py does; the names hg creates outside data/ and meta/
+// (00changelog.i, phaseroots, ...) encode to themselves. The hashed form can
+// exceed 120 bytes when the basename's extension is long.
 Bytes encodeStorePath(ByteView path, StoreLayout layout);
 
 // The store-relative path of the index file of tracked file `path`
