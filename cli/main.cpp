@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/debug_commands.h"
+#include "cli/mount_commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"hgvfs: a virtual filesystem for Mercurial working copies"};
@@ -49,6 +50,38 @@ int main(int argc, char** argv) {
   readAll->add_option("REPO", repo)->required();
   readAll->add_option("REV", rev)->required();
   readAll->callback([&] { exitCode = hgvfs::cli::debugReadAll(repo, rev, threads); });
+
+  hgvfs::cli::MountArgs mountArgs;
+  auto* mount = app.add_subcommand("mount", "Mount a revision of a repository");
+  mount->add_option("--rev,-r", mountArgs.revision, "revision to mount (default: tip)");
+  mount->add_flag("--foreground,-f", mountArgs.foreground, "serve in this process");
+  mount->add_flag("--allow-other", mountArgs.allowOther, "let other users enter the mount");
+  mount->add_flag("--debug-fuse", mountArgs.debugFuse, "log every FUSE request (libfuse -d)");
+  mount->add_option("--log-level", mountArgs.logLevel, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  mount->add_option("REPO", mountArgs.repository)->required();
+  mount->add_option("MOUNTPOINT", mountArgs.mountPoint)->required();
+  mount->callback([&] { exitCode = hgvfs::cli::mountCommand(mountArgs); });
+
+  std::string mountPoint;
+  auto* unmount = app.add_subcommand("unmount", "Unmount a mount made by hgvfs mount");
+  unmount->alias("umount");
+  unmount->add_option("MOUNTPOINT", mountPoint)->required();
+  unmount->callback([&] { exitCode = hgvfs::cli::unmountCommand(mountPoint); });
+
+  auto* list = app.add_subcommand("list", "List clients: mount point, state, repository, revision");
+  list->callback([&] { exitCode = hgvfs::cli::listCommand(); });
+
+  std::string clientDir;
+  int readyFd = -1;
+  auto* daemon = app.add_subcommand("__daemon", "");
+  daemon->group("");  // internal: started by hgvfs mount
+  daemon->add_option("CLIENT", clientDir)->required();
+  daemon->add_option("READY_FD", readyFd)->required();
+  daemon->add_option("--log-level", mountArgs.logLevel);
+  daemon->add_flag("--allow-other", mountArgs.allowOther);
+  daemon->add_flag("--debug-fuse", mountArgs.debugFuse);
+  daemon->callback([&] { exitCode = hgvfs::cli::daemonCommand(clientDir, readyFd, mountArgs); });
 
   try {
     app.parse(argc, argv);

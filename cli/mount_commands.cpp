@@ -1,0 +1,336 @@
+#include "cli/mount_commands.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "fs/client_dir.h"
+#include "fs/daemon.h"
+#include "hgbridge/repository.h"
+#include "store/object_store.h"
+
+extern char** environ;
+
+namespace hgvfs::cli {
+namespace {
+
+int error(const std::string& message) {
+  std::fprintf(stderr, "hgvfs: %s\n", message.c_str());
+  return 1;
+}
+
+// An absolute, normalized path without resolving the last component's
+// mount (a dead FUSE mount point cannot be stat'ed).
+std::string absolutePath(const std::string& path) {
+  char buf[PATH_MAX];
+  if (realpath(path.c_str(), buf)) return buf;
+  std::string abs = path;
+  if (abs.empty() || abs[0] != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd)) abs = std::string(cwd) + "/" + path;
+  }
+  std::string parent = abs.substr(0, abs.find_last_of('/'));
+  std::string name = abs.substr(abs.find_last_of('/') + 1);
+  if (realpath(parent.empty() ? "/" : parent.c_str(), buf)) {
+    std::string p = buf;
+    return (p == "/" ? "" : p) + "/" + name;
+  }
+  return abs;
+}
+
+bool isHgvfsMount(const std::string& path) {
+  auto type = fs::mountTypeAt(path);
+  return type && *type == "fuse.hgvfs";
+}
+
+// Unmounts `path`; a busy mount is detached lazily (it goes away when the
+// last open file closes). Returns an empty string or the error.
+std::string detach(const std::string& path, bool* lazy) {
+  *lazy = false;
+  if (geteuid() == 0) {
+    if (umount2(path.c_str(), 0) == 0) return {};
+    if (errno != EBUSY) {
+      if (umount2(path.c_str(), MNT_DETACH) == 0) return {};
+      return strerror(errno);
+    }
+    *lazy = true;
+    if (umount2(path.c_str(), MNT_DETACH) == 0) return {};
+    return strerror(errno);
+  }
+  for (bool lazyTry : {false, true}) {
+    std::vector<const char*> argv = {"fusermount3", "-u", "-q"};
+    if (lazyTry) argv.push_back("-z");
+    argv.push_back(path.c_str());
+    argv.push_back(nullptr);
+    pid_t pid;
+    if (posix_spawnp(&pid, "fusermount3", nullptr, nullptr, const_cast<char* const*>(argv.data()),
+                     environ) != 0) {
+      return "cannot run fusermount3";
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      *lazy = lazyTry;
+      return {};
+    }
+  }
+  return "fusermount3 -u failed";
+}
+
+void waitForExit(int pid, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (kill(pid, 0) != 0 && errno == ESRCH) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+void setUpLogging(const std::string& file, const std::string& level, bool alsoStderr) {
+  std::vector<spdlog::sink_ptr> sinks;
+  sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(file));
+  if (alsoStderr) sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("hgvfs", sinks.begin(), sinks.end());
+  logger->set_level(spdlog::level::from_str(level));
+  logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+  spdlog::flush_every(std::chrono::seconds(1));
+}
+
+bool directoryIsEmpty(const std::string& path, std::string* why) {
+  DIR* d = opendir(path.c_str());
+  if (!d) {
+    *why = strerror(errno);
+    return false;
+  }
+  bool empty = true;
+  while (dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      empty = false;
+      *why = "mount point is not empty";
+      break;
+    }
+  }
+  closedir(d);
+  return empty;
+}
+
+}  // namespace
+
+int mountCommand(const MountArgs& args) {
+  std::string mountPoint = absolutePath(args.mountPoint);
+  if (access("/dev/fuse", R_OK | W_OK) != 0) {
+    return error("FUSE is not available (/dev/fuse: " + std::string(strerror(errno)) +
+                 "); load the fuse module or run where /dev/fuse exists");
+  }
+  // A mount point left behind by a daemon that died answers ENOTCONN (the
+  // kernel may still answer stat from its cache, so ask statfs, which always
+  // reaches the daemon): detach it so the same client can be mounted again.
+  if (isHgvfsMount(mountPoint)) {
+    struct statfs sfs;
+    if (statfs(mountPoint.c_str(), &sfs) == 0) {
+      return error(mountPoint + " is already mounted (hgvfs unmount " + mountPoint + " first)");
+    }
+    if (errno != ENOTCONN && errno != ECONNABORTED) {
+      return error("mount point " + mountPoint + ": " + strerror(errno));
+    }
+    bool lazy;
+    std::string why = detach(mountPoint, &lazy);
+    if (!why.empty()) return error("cannot clear the dead mount at " + mountPoint + ": " + why);
+    std::fprintf(stderr, "hgvfs: cleared a dead mount at %s\n", mountPoint.c_str());
+  }
+  struct stat st;
+  if (stat(mountPoint.c_str(), &st) != 0) {
+    return error("mount point " + mountPoint + ": " + strerror(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) return error("mount point " + mountPoint + " is not a directory");
+  std::string why;
+  if (!directoryIsEmpty(mountPoint, &why)) return error(mountPoint + ": " + why);
+
+  auto repo = hg::Repository::open(args.repository);
+  if (!repo.ok()) return error(repo.error().message());
+  auto rev = (*repo)->lookup(args.revision);
+  if (!rev.ok()) return error(rev.error().message());
+  std::string node = (*repo)->changelog().revlog().node(*rev).hex();
+
+  fs::ClientConfig client;
+  client.directory = fs::clientDirectoryFor(mountPoint);
+  client.name = client.directory.substr(client.directory.find_last_of('/') + 1);
+  client.repository = (*repo)->root();
+  client.mountPoint = mountPoint;
+  client.revision = node;
+  if (auto pid = fs::runningDaemon(client.directory)) {
+    return error("the client for " + mountPoint + " already has a daemon (pid " +
+                 std::to_string(*pid) + ")");
+  }
+  auto written = fs::writeClientConfig(client);
+  if (!written.ok()) return error(written.error().message());
+
+  // Until the daemon has its own log, this process logs there too.
+  setUpLogging(fs::logFile(client.directory), args.logLevel, false);
+  // Import the revision here, where a terminal can show progress; the
+  // daemon then finds it imported (one lookup).
+  {
+    std::shared_ptr<const hg::Repository> shared(std::move(repo).value());
+    auto objects = store::ObjectStore::open(shared, fs::cacheDirectoryFor(shared->storePath()));
+    if (!objects.ok()) return error(objects.error().message());
+    auto imported = (*objects)->isImported(*rev);
+    if (!imported.ok()) return error(imported.error().message());
+    if (!*imported) {
+      bool tty = isatty(2);
+      auto progress = [&](const char* phase, size_t done, size_t total) {
+        if (!tty) return;
+        if (total) {
+          std::fprintf(stderr, "\rimporting %s: %s %zu/%zu   ", node.substr(0, 12).c_str(), phase,
+                       done, total);
+        } else {
+          std::fprintf(stderr, "\rimporting %s: %s   ", node.substr(0, 12).c_str(), phase);
+        }
+      };
+      auto root = (*objects)->importCommit(*rev, progress);
+      if (tty) std::fprintf(stderr, "\n");
+      if (!root.ok()) return error(root.error().message());
+    }
+  }
+
+  if (args.foreground) {
+    setUpLogging(fs::logFile(client.directory), args.logLevel, true);
+    fs::DaemonOptions options;
+    options.client = client;
+    options.allowOther = args.allowOther;
+    options.debugFuse = args.debugFuse;
+    return fs::runDaemon(options, -1);
+  }
+
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) return error(std::string("pipe: ") + strerror(errno));
+  int logFd = open(fs::logFile(client.directory).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                   0600);
+  if (logFd < 0) return error("cannot open the log: " + std::string(strerror(errno)));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, logFd, 1);
+  posix_spawn_file_actions_adddup2(&actions, logFd, 2);
+  posix_spawn_file_actions_adddup2(&actions, ready[1], 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+  std::vector<std::string> argv = {"hgvfs", "__daemon", client.directory, "3",
+                                   "--log-level", args.logLevel};
+  if (args.allowOther) argv.push_back("--allow-other");
+  if (args.debugFuse) argv.push_back("--debug-fuse");
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  // The executable by its real name, so the daemon's comm is "hgvfs".
+  char exe[PATH_MAX];
+  ssize_t exeLen = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (exeLen <= 0) return error("cannot find the hgvfs executable");
+  exe[exeLen] = '\0';
+  pid_t pid;
+  int rc = posix_spawn(&pid, exe, &actions, &attr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  close(ready[1]);
+  close(logFd);
+  if (rc != 0) {
+    close(ready[0]);
+    return error(std::string("cannot start the daemon: ") + strerror(rc));
+  }
+  std::string answer;
+  char buf[512];
+  while (true) {
+    ssize_t n = read(ready[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    answer.append(buf, static_cast<size_t>(n));
+  }
+  close(ready[0]);
+  if (answer.rfind("ok", 0) != 0) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (answer.rfind("error: ", 0) == 0) {
+      while (!answer.empty() && answer.back() == '\n') answer.pop_back();
+      return error(answer.substr(7));
+    }
+    return error("the daemon died before mounting; see " + fs::logFile(client.directory));
+  }
+  // The mount answers once the daemon's loop serves this stat.
+  if (stat(mountPoint.c_str(), &st) != 0) {
+    return error("the mount does not answer: " + std::string(strerror(errno)));
+  }
+  std::printf("mounted %s (revision %d:%s) at %s\n", client.repository.c_str(), rev->value(),
+              node.substr(0, 12).c_str(), mountPoint.c_str());
+  return 0;
+}
+
+int daemonCommand(const std::string& clientDirectory, int readyFd, const MountArgs& args) {
+  auto client = fs::readClientConfig(clientDirectory);
+  if (!client.ok()) {
+    std::string msg = "error: " + client.error().message() + "\n";
+    (void)!write(readyFd, msg.data(), msg.size());
+    return 1;
+  }
+  setUpLogging(fs::logFile(clientDirectory), args.logLevel, false);
+  fs::DaemonOptions options;
+  options.client = *client;
+  options.allowOther = args.allowOther;
+  options.debugFuse = args.debugFuse;
+  return fs::runDaemon(options, readyFd);
+}
+
+int unmountCommand(const std::string& path) {
+  std::string mountPoint = absolutePath(path);
+  std::string clientDirectory = fs::clientDirectoryFor(mountPoint);
+  auto pid = fs::runningDaemon(clientDirectory);
+  if (!isHgvfsMount(mountPoint)) {
+    if (pid) {
+      kill(*pid, SIGTERM);
+      waitForExit(*pid, std::chrono::seconds(5));
+    }
+    return error(mountPoint + " is not an hgvfs mount");
+  }
+  bool lazy = false;
+  std::string why = detach(mountPoint, &lazy);
+  if (!why.empty()) return error("cannot unmount " + mountPoint + ": " + why);
+  if (lazy) {
+    std::fprintf(stderr,
+                 "hgvfs: %s was busy; it is detached and goes away when the last open file "
+                 "closes\n",
+                 mountPoint.c_str());
+  } else if (pid) {
+    waitForExit(*pid, std::chrono::seconds(10));
+  }
+  std::printf("unmounted %s\n", mountPoint.c_str());
+  return 0;
+}
+
+int listCommand() {
+  for (const auto& c : fs::listClients()) {
+    auto pid = fs::runningDaemon(c.directory);
+    bool mounted = isHgvfsMount(c.mountPoint);
+    const char* state = mounted && pid ? "mounted" : mounted ? "dead (daemon gone)" : "not mounted";
+    std::printf("%s\t%s\t%s\t%s\n", c.mountPoint.c_str(), state, c.repository.c_str(),
+                c.revision.substr(0, 12).c_str());
+  }
+  return 0;
+}
+
+}  // namespace hgvfs::cli

@@ -1,0 +1,25 @@
+#pragma once
+// `hgvfs mount`, `hgvfs unmount`, `hgvfs list`, and the hidden daemon entry
+// point that `hgvfs mount` starts. Each returns the process exit code.
+
+#include <string>
+
+namespace hgvfs::cli {
+
+struct MountArgs {
+  std::string repository;
+  std::string mountPoint;
+  std::string revision = "tip";
+  bool foreground = false;
+  bool allowOther = false;
+  bool debugFuse = false;
+  std::string logLevel = "info";
+};
+
+int mountCommand(const MountArgs& args);
+int unmountCommand(const std::string& mountPoint);
+int listCommand();
+// The daemon: `hgvfs __daemon CLIENT_DIR READY_FD [--allow-other] ...`.
+int daemonCommand(const std::string& clientDirectory, int readyFd, const MountArgs& args);
+
+}  // namespace hgvfs::cli

@@ -1,0 +1,81 @@
+#include "fs/daemon.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+
+#include "fs/log.h"
+#include "hgbridge/repository.h"
+
+namespace hgvfs::fs {
+namespace {
+
+void tell(int& fd, const std::string& message) {
+  if (fd < 0) return;
+  std::string line = message + "\n";
+  (void)!::write(fd, line.data(), line.size());
+  ::close(fd);
+  fd = -1;
+}
+
+}  // namespace
+
+int runDaemon(const DaemonOptions& options, int readyFd) {
+  const ClientConfig& client = options.client;
+  auto fail = [&](const std::string& message) {
+    log().error("{}", message);
+    tell(readyFd, "error: " + message);
+    return 1;
+  };
+  auto started = std::chrono::steady_clock::now();
+  auto repo = hg::Repository::open(client.repository);
+  if (!repo.ok()) return fail(repo.error().message());
+  std::shared_ptr<const hg::Repository> shared(std::move(repo).value());
+  auto rev = shared->lookup(client.revision);
+  if (!rev.ok()) return fail(rev.error().message());
+
+  store::ObjectStoreOptions storeOptions;
+  storeOptions.blobCacheBytes = options.blobCacheBytes;
+  storeOptions.treeCacheBytes = options.treeCacheBytes;
+  auto objects = store::ObjectStore::open(shared, cacheDirectoryFor(shared->storePath()),
+                                          storeOptions);
+  if (!objects.ok()) return fail(objects.error().message());
+  std::shared_ptr<store::ObjectStore> store(std::move(objects).value());
+  auto root = store->importCommit(*rev);
+  if (!root.ok()) return fail(root.error().message());
+
+  FileSystemOptions fsOptions;
+  fsOptions.uid = getuid();
+  fsOptions.gid = getgid();
+  clock_gettime(CLOCK_REALTIME, &fsOptions.time);
+  FileSystem filesystem(store, *root, fsOptions);
+
+  MountOptions mountOptions;
+  mountOptions.mountPoint = client.mountPoint;
+  mountOptions.allowOther = options.allowOther;
+  mountOptions.debugFuse = options.debugFuse;
+  auto server = FuseServer::mount(filesystem, mountOptions);
+  if (!server.ok()) return fail(server.error().message());
+
+  {
+    std::ofstream pid(pidFile(client.directory), std::ios::trunc);
+    pid << getpid() << "\n";
+  }
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                  .count();
+  log().info("mounted {} revision {} at {} ({:.1f} ms)", client.repository, client.revision,
+             client.mountPoint, ms);
+  tell(readyFd, "ok");
+  int rc = (*server)->run();
+  server->reset();  // unmounts if the loop ended for another reason
+  store->flush();
+  unlink(pidFile(client.directory).c_str());
+  log().info("unmounted {} (loop returned {}); {} inodes were loaded", client.mountPoint, rc,
+             filesystem.inodes().size());
+  spdlog::default_logger()->flush();
+  return rc < 0 ? 1 : 0;
+}
+
+}  // namespace hgvfs::fs

@@ -1,0 +1,29 @@
+#pragma once
+// The daemon of one mount: opens the repository and its object cache,
+// imports the revision if needed, mounts, tells whoever started it that the
+// mount is up (through `readyFd`), and serves until unmounted.
+//
+// Runs in the process that `hgvfs mount` starts (or in the foreground with
+// --foreground). Logging must be set up before.
+
+#include <string>
+
+#include "fs/client_dir.h"
+#include "fs/fuse_server.h"
+
+namespace hgvfs::fs {
+
+struct DaemonOptions {
+  ClientConfig client;
+  bool allowOther = false;
+  bool debugFuse = false;
+  size_t blobCacheBytes = size_t{256} << 20;
+  size_t treeCacheBytes = size_t{64} << 20;
+};
+
+// Returns the process exit code. Before the mount is up, failures are
+// written to `readyFd` as "error: MESSAGE\n"; once it is up, "ok\n" is
+// written and the fd closed. `readyFd` may be -1.
+int runDaemon(const DaemonOptions& options, int readyFd);
+
+}  // namespace hgvfs::fs

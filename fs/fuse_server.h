@@ -1,0 +1,60 @@
+#pragma once
+// The FUSE low-level session of one mount: the only code that speaks
+// libfuse. It turns kernel requests into FileSystem calls and their answers
+// into replies — exactly one reply per request, never while holding a lock,
+// and never an exception into libfuse (every handler catches everything).
+//
+// Errors become errno here: NotFound → ENOENT (a cached negative entry for
+// lookups), Io → its errno, Corrupt/Unsupported/Censored → EIO with one
+// error log line naming the file and the cause.
+//
+// Thread rules: run() serves requests on libfuse's worker threads until the
+// file system is unmounted or requestExit() is called (any thread, or a
+// signal handler installed by run()).
+
+#include <memory>
+#include <string>
+
+#include "fs/file_system.h"
+
+struct fuse_session;
+
+namespace hgvfs::fs {
+
+struct MountOptions {
+  std::string mountPoint;
+  std::string fsName = "hgvfs";
+  bool allowOther = false;
+  bool debugFuse = false;
+  // Content and names of a revision never change under a read-only mount,
+  // so the kernel may keep them as long as it likes.
+  double entryTimeout = 86400;
+  double attrTimeout = 86400;
+  double negativeTimeout = 86400;
+  unsigned maxIdleThreads = 16;
+  unsigned maxThreads = 64;
+};
+
+class FuseServer {
+ public:
+  // Creates the session and mounts it (requests queue until run()).
+  static hg::Result<std::unique_ptr<FuseServer>> mount(FileSystem& fs, const MountOptions& options);
+  ~FuseServer();  // unmounts if still mounted
+
+  // Serves until unmounted or told to exit; returns 0 on a clean end.
+  int run();
+  void requestExit();
+
+  const MountOptions& options() const { return options_; }
+
+ private:
+  FuseServer(FileSystem& fs, MountOptions options) : fs_(fs), options_(std::move(options)) {}
+  FileSystem& fs_;
+  MountOptions options_;
+  fuse_session* session_ = nullptr;
+  bool mounted_ = false;
+
+  friend struct FuseOps;
+};
+
+}  // namespace hgvfs::fs

@@ -1,0 +1,161 @@
+#include "store/lmdb_env.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+namespace hgvfs::store {
+namespace {
+
+MDB_val toVal(hg::ByteView v) { return MDB_val{v.size(), const_cast<char*>(v.data())}; }
+
+hg::Error errorFor(int rc, const std::string& what, const std::string& where) {
+  if (rc == ENOSPC) return hg::ioError(ENOSPC, what + ": no space left on device", where);
+  if (rc > 0) return hg::ioError(rc, what + ": " + std::strerror(rc), where);
+  if (rc == MDB_CORRUPTED || rc == MDB_PANIC || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+    return hg::corrupt(what + ": " + mdb_strerror(rc), where);
+  }
+  return hg::ioError(EIO, what + ": " + mdb_strerror(rc), where);
+}
+
+}  // namespace
+
+hg::Error LmdbEnv::lmdbError(int rc, const std::string& what) const {
+  return errorFor(rc, what, path_);
+}
+
+hg::Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& dir,
+                                                   const std::vector<std::string>& names,
+                                                   const Options& options) {
+  std::unique_ptr<LmdbEnv> env(new LmdbEnv());
+  env->path_ = dir;
+  for (size_t slash = dir.find('/', 1); ; slash = dir.find('/', slash + 1)) {
+    std::string part = dir.substr(0, slash);
+    if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
+      return hg::ioError(errno, std::string("cannot create cache directory: ") + strerror(errno),
+                         part);
+    }
+    if (slash == std::string::npos) break;
+  }
+  int rc = mdb_env_create(&env->env_);
+  if (rc != 0) return errorFor(rc, "mdb_env_create", dir);
+  mdb_env_set_maxdbs(env->env_, static_cast<MDB_dbi>(names.size() + 1));
+  mdb_env_set_maxreaders(env->env_, options.maxReaders);
+  mdb_env_set_mapsize(env->env_, options.initialMapSize);
+  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+  if (options.noSync) flags |= MDB_NOSYNC;
+  rc = mdb_env_open(env->env_, dir.c_str(), flags, 0600);
+  if (rc != 0) return errorFor(rc, "cannot open the object cache", dir);
+  // The map may already be larger than asked (another process grew it).
+  mdb_env_set_mapsize(env->env_, 0);
+
+  hg::Status status = env->write([&](MDB_txn* txn) -> hg::Status {
+    env->dbis_.clear();
+    for (const auto& name : names) {
+      MDB_dbi dbi;
+      int r = mdb_dbi_open(txn, name.c_str(), MDB_CREATE, &dbi);
+      if (r != 0) return errorFor(r, "cannot open database '" + name + "'", dir);
+      env->dbis_.push_back(dbi);
+    }
+    return hg::okStatus();
+  });
+  if (!status.ok()) return std::move(status).takeError();
+  return env;
+}
+
+LmdbEnv::~LmdbEnv() {
+  if (env_) mdb_env_close(env_);
+}
+
+size_t LmdbEnv::mapSize() const {
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  return info.me_mapsize;
+}
+
+hg::Result<std::optional<hg::Bytes>> LmdbEnv::get(Dbi dbi, hg::ByteView key) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::shared_lock lock(resizeMutex_);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+      lock.unlock();
+      std::unique_lock ex(resizeMutex_);
+      mdb_env_set_mapsize(env_, 0);
+      continue;
+    }
+    if (rc != 0) return lmdbError(rc, "cannot begin a read transaction");
+    MDB_val k = toVal(key), v;
+    rc = mdb_get(txn, dbi, &k, &v);
+    std::optional<hg::Bytes> out;
+    if (rc == 0) out.emplace(static_cast<const char*>(v.mv_data), v.mv_size);
+    mdb_txn_abort(txn);
+    if (rc != 0 && rc != MDB_NOTFOUND) return lmdbError(rc, "read failed");
+    return out;
+  }
+  return lmdbError(MDB_MAP_RESIZED, "the map keeps being resized");
+}
+
+hg::Status LmdbEnv::grow(size_t seenMapSize) {
+  std::unique_lock ex(resizeMutex_);
+  if (mapSize() != seenMapSize) return hg::okStatus();  // another thread grew it
+  int rc = mdb_env_set_mapsize(env_, seenMapSize * 2);
+  if (rc != 0) return lmdbError(rc, "cannot grow the map");
+  return hg::okStatus();
+}
+
+hg::Status LmdbEnv::write(const std::function<hg::Status(MDB_txn*)>& fn) {
+  for (int attempt = 0; attempt < 40; ++attempt) {
+    std::shared_lock lock(resizeMutex_);
+    size_t seen = mapSize();
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+      lock.unlock();
+      std::unique_lock ex(resizeMutex_);
+      mdb_env_set_mapsize(env_, 0);
+      continue;
+    }
+    if (rc != 0) return lmdbError(rc, "cannot begin a write transaction");
+    hg::Status status = fn(txn);
+    if (!status.ok()) {
+      mdb_txn_abort(txn);
+      if (status.error().kind == hg::ErrorKind::kIo && status.error().err == MDB_MAP_FULL) {
+        lock.unlock();
+        HG_RETURN_IF_ERROR(grow(seen));
+        continue;
+      }
+      return status;
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc == MDB_MAP_FULL) {
+      lock.unlock();
+      HG_RETURN_IF_ERROR(grow(seen));
+      continue;
+    }
+    if (rc != 0) return lmdbError(rc, "commit failed");
+    return hg::okStatus();
+  }
+  return lmdbError(MDB_MAP_FULL, "the map could not grow enough");
+}
+
+hg::Status LmdbEnv::put(MDB_txn* txn, Dbi dbi, hg::ByteView key, hg::ByteView value,
+                        bool overwrite) {
+  MDB_val k = toVal(key), v = toVal(value);
+  int rc = mdb_put(txn, dbi, &k, &v, overwrite ? 0 : MDB_NOOVERWRITE);
+  if (rc == 0 || rc == MDB_KEYEXIST) return hg::okStatus();
+  if (rc == MDB_MAP_FULL) return hg::ioError(MDB_MAP_FULL, "map full");
+  return errorFor(rc, "write failed", {});
+}
+
+hg::Status LmdbEnv::del(MDB_txn* txn, Dbi dbi, hg::ByteView key) {
+  MDB_val k = toVal(key);
+  int rc = mdb_del(txn, dbi, &k, nullptr);
+  if (rc == 0 || rc == MDB_NOTFOUND) return hg::okStatus();
+  if (rc == MDB_MAP_FULL) return hg::ioError(MDB_MAP_FULL, "map full");
+  return errorFor(rc, "delete failed", {});
+}
+
+}  // namespace hgvfs::store

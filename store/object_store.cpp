@@ -1,0 +1,192 @@
+#include "store/object_store.h"
+
+#include <chrono>
+
+#include "store/log.h"
+#include "store/tree_builder.h"
+
+namespace hgvfs::store {
+namespace {
+
+Bytes encodeSize(uint64_t v) {
+  Bytes out(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = static_cast<char>(v & 0xFF);
+    v >>= 8;
+  }
+  return out;
+}
+
+constexpr size_t kMaxBatch = 4096;
+
+}  // namespace
+
+hg::Result<std::unique_ptr<ObjectStore>> ObjectStore::open(
+    std::shared_ptr<const hg::Repository> repo, const std::string& cacheDir,
+    const ObjectStoreOptions& options) {
+  std::unique_ptr<ObjectStore> s(new ObjectStore());
+  s->repo_ = std::move(repo);
+  HG_ASSIGN_OR_RETURN(s->env_, LmdbEnv::open(cacheDir, {"trees", "manifest-trees", "blobs", "sizes"},
+                                             options.lmdb));
+  s->trees_ = std::make_unique<LruCache<TreeId, Tree>>(options.treeCacheBytes);
+  s->blobs_ = std::make_unique<LruCache<hg::Node, Bytes>>(options.blobCacheBytes);
+  s->writer_ = std::thread([p = s.get()] { p->writerLoop(); });
+  return s;
+}
+
+ObjectStore::~ObjectStore() {
+  {
+    std::lock_guard lock(queueMutex_);
+    stopping_ = true;
+  }
+  queueCv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+void ObjectStore::queueWrite(size_t db, const hg::Node& key, Bytes value) {
+  {
+    std::lock_guard lock(queueMutex_);
+    queue_.push_back({db, key, std::move(value)});
+  }
+  queueCv_.notify_one();
+}
+
+void ObjectStore::writerLoop() {
+  std::vector<PendingWrite> batch;
+  while (true) {
+    {
+      std::unique_lock lock(queueMutex_);
+      queueCv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      size_t n = std::min(queue_.size(), kMaxBatch);
+      batch.assign(std::make_move_iterator(queue_.begin()),
+                   std::make_move_iterator(queue_.begin() + static_cast<long>(n)));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(n));
+      inFlight_ = batch.size();
+    }
+    hg::Status status = env_->write([&](MDB_txn* txn) -> hg::Status {
+      for (const auto& w : batch) {
+        HG_RETURN_IF_ERROR(LmdbEnv::put(txn, env_->dbi(w.db), w.key.view(), w.value, false));
+      }
+      return hg::okStatus();
+    });
+    if (!status.ok()) {
+      failedWrites_ += batch.size();
+      log().warn("object cache write of {} objects failed (the data is still served): {}",
+                 batch.size(), status.error().message());
+    }
+    batch.clear();
+    {
+      std::lock_guard lock(queueMutex_);
+      inFlight_ = 0;
+    }
+    flushedCv_.notify_all();
+  }
+}
+
+void ObjectStore::flush() {
+  std::unique_lock lock(queueMutex_);
+  flushedCv_.wait(lock, [&] { return queue_.empty() && inFlight_ == 0; });
+}
+
+hg::Result<hg::Node> ObjectStore::manifestNodeOf(hg::Revision rev) const {
+  if (rev.isNull()) return hg::kNullNode;
+  HG_ASSIGN_OR_RETURN(hg::Changeset cs, repo_->changeset(rev));
+  return cs.manifest;
+}
+
+hg::Result<bool> ObjectStore::isImported(hg::Revision rev) {
+  HG_ASSIGN_OR_RETURN(hg::Node mf, manifestNodeOf(rev));
+  HG_ASSIGN_OR_RETURN(auto found, env_->get(env_->dbi(kManifestTrees), mf.view()));
+  return found.has_value();
+}
+
+hg::Result<TreeId> ObjectStore::importCommit(hg::Revision rev, const ImportProgress& progress) {
+  HG_ASSIGN_OR_RETURN(hg::Node mf, manifestNodeOf(rev));
+  HG_ASSIGN_OR_RETURN(auto found, env_->get(env_->dbi(kManifestTrees), mf.view()));
+  if (found) {
+    if (found->size() != hg::Node::kSize) {
+      return hg::corrupt("manifest-trees entry has the wrong size", env_->path());
+    }
+    return TreeId::fromRaw(found->data());
+  }
+  auto start = std::chrono::steady_clock::now();
+  if (progress) progress("reading manifest", 0, 0);
+  HG_ASSIGN_OR_RETURN(hg::Manifest manifest, repo_->manifest(mf));
+  if (progress) progress("building trees", 0, manifest.size());
+  BuiltTrees built = buildTrees(manifest);
+  for (const auto& s : built.skipped) {
+    log().error("manifest {} of {}: entry left out: {}", mf.shortHex(), repo_->root(), s);
+  }
+  size_t total = built.trees.size();
+  size_t done = 0;
+  HG_RETURN_IF_ERROR(env_->write([&](MDB_txn* txn) -> hg::Status {
+    done = 0;
+    for (const auto& [id, data] : built.trees) {
+      HG_RETURN_IF_ERROR(LmdbEnv::put(txn, env_->dbi(kTrees), id.view(), data, false));
+      if (progress && (++done % 4096 == 0)) progress("storing trees", done, total);
+    }
+    return LmdbEnv::put(txn, env_->dbi(kManifestTrees), mf.view(), built.root.view());
+  }));
+  if (progress) progress("done", total, total);
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  log().info("imported manifest {} ({} files, {} directories) in {:.1f} ms", mf.shortHex(),
+             manifest.size(), total, ms);
+  return built.root;
+}
+
+hg::Result<std::shared_ptr<const Tree>> ObjectStore::tree(const TreeId& id) {
+  if (auto cached = trees_->get(id)) return cached;
+  HG_ASSIGN_OR_RETURN(auto data, env_->get(env_->dbi(kTrees), id.view()));
+  if (!data) return hg::notFound("tree " + id.hex() + " is not in the object cache", env_->path());
+  ++treeLmdbReads_;
+  HG_ASSIGN_OR_RETURN(Tree t, Tree::deserialize(*data, "tree " + id.hex()));
+  auto shared = std::make_shared<const Tree>(std::move(t));
+  trees_->put(id, shared, shared->memoryUsage());
+  return shared;
+}
+
+hg::Result<std::shared_ptr<const Bytes>> ObjectStore::blob(ByteView path, const hg::Node& node) {
+  if (auto cached = blobs_->get(node)) return cached;
+  HG_ASSIGN_OR_RETURN(auto stored, env_->get(env_->dbi(kBlobs), node.view()));
+  std::shared_ptr<const Bytes> content;
+  if (stored) {
+    ++blobLmdbHits_;
+    content = std::make_shared<const Bytes>(std::move(*stored));
+  } else {
+    HG_ASSIGN_OR_RETURN(hg::Filelog fl, repo_->filelog(path));
+    HG_ASSIGN_OR_RETURN(Bytes text, fl.read(node));
+    ++blobHgReads_;
+    content = std::make_shared<const Bytes>(std::move(text));
+    queueWrite(kBlobs, node, *content);
+    queueWrite(kSizes, node, encodeSize(content->size()));
+  }
+  blobs_->put(node, content, content->size() + sizeof(Bytes) + 64);
+  return content;
+}
+
+hg::Result<uint64_t> ObjectStore::fileSize(ByteView path, const hg::Node& node) {
+  if (auto cached = blobs_->get(node)) return static_cast<uint64_t>(cached->size());
+  HG_ASSIGN_OR_RETURN(auto stored, env_->get(env_->dbi(kSizes), node.view()));
+  if (stored && stored->size() == 8) return hg::be64At(*stored, 0);
+  HG_ASSIGN_OR_RETURN(hg::Filelog fl, repo_->filelog(path));
+  HG_ASSIGN_OR_RETURN(uint64_t size, fl.size(node));
+  queueWrite(kSizes, node, encodeSize(size));
+  return size;
+}
+
+ObjectStoreStats ObjectStore::stats() const {
+  ObjectStoreStats s;
+  s.blobHgReads = blobHgReads_;
+  s.blobLmdbHits = blobLmdbHits_;
+  s.treeLmdbReads = treeLmdbReads_;
+  s.failedWrites = failedWrites_;
+  {
+    std::lock_guard lock(queueMutex_);
+    s.pendingWrites = queue_.size() + inFlight_;
+  }
+  return s;
+}
+
+}  // namespace hgvfs::store
