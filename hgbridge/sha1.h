@@ -11,5 +11,6 @@ namespace hgvfs::hg {
 
 // SHA-1 of the concatenation of `parts`.
 Node sha1(std::initializer_list<ByteView> parts);
+inline Node sha1Of(ByteView data) { return sha1({data}); }
 
 }  // namespace hgvfs::hg
