@@ -283,17 +283,15 @@ struct FuseOps {
     fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
   }
 
+  // No extended attributes. ENOSYS (not ENODATA) makes the kernel stop
+  // asking: every later getxattr/listxattr answers EOPNOTSUPP without a
+  // round trip. With ENODATA, `ls -l` cost two requests per entry (measured:
+  // 58 GETXATTR for 14 entries listed twice).
   static void getxattr(fuse_req_t req, fuse_ino_t, const char*, size_t) {
-    fuse_reply_err(req, ENODATA);
+    fuse_reply_err(req, ENOSYS);
   }
 
-  static void listxattr(fuse_req_t req, fuse_ino_t, size_t size) {
-    if (size == 0) {
-      fuse_reply_xattr(req, 0);
-    } else {
-      fuse_reply_buf(req, nullptr, 0);
-    }
-  }
+  static void listxattr(fuse_req_t req, fuse_ino_t, size_t) { fuse_reply_err(req, ENOSYS); }
 
   // Every operation that would change the tree: read-only for now.
   static void rofs(fuse_req_t req) { fuse_reply_err(req, EROFS); }

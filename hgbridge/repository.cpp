@@ -141,7 +141,9 @@ Result<std::unique_ptr<Repository>> Repository::open(const std::string& path) {
 Result<Revision> Repository::lookup(ByteView spec) const {
   const Revlog& cl = changelog_->revlog();
   const int64_t count = static_cast<int64_t>(cl.size());
-  std::string quoted = "'" + printable(spec) + "'";
+  std::string quoted = printable(spec);
+  quoted.insert(quoted.begin(), '\'');  // not "'" + s: GCC 12 warns falsely (-Wrestrict)
+  quoted.push_back('\'');
   if (spec == "null") return kNullRevision;
   if (spec == "tip") return cl.tip();
   if (isDecimal(spec)) {

@@ -35,7 +35,6 @@ class LruCache {
   }
 
   void put(const K& key, std::shared_ptr<const V> value, size_t bytes) {
-    if (bytes > budget_) return;
     std::lock_guard lock(mutex_);
     auto it = map_.find(key);
     if (it != map_.end()) {
@@ -43,6 +42,8 @@ class LruCache {
       order_.erase(it->second);
       map_.erase(it);
     }
+    // Too big to keep; the old value (dropped above) must not be served for it.
+    if (bytes > budget_) return;
     order_.push_front(Node{key, std::move(value), bytes});
     map_.emplace(key, order_.begin());
     used_ += bytes;

@@ -114,7 +114,29 @@ hg::Result<TreeId> ObjectStore::importCommit(hg::Revision rev, const ImportProgr
   if (progress) progress("reading manifest", 0, 0);
   HG_ASSIGN_OR_RETURN(hg::Manifest manifest, repo_->manifest(mf));
   if (progress) progress("building trees", 0, manifest.size());
-  BuiltTrees built = buildTrees(manifest);
+  // A parent whose manifest is imported lets us rebuild only the
+  // directories on changed paths.
+  BuiltTrees built;
+  bool incremental = false;
+  const hg::Revlog& cl = repo_->changelog().revlog();
+  for (hg::Revision parent : rev.isNull() ? std::vector<hg::Revision>{}
+                                          : std::vector<hg::Revision>{cl.entry(rev).p1, cl.entry(rev).p2}) {
+    if (parent.isNull()) continue;
+    auto parentMf = manifestNodeOf(parent);
+    if (!parentMf.ok()) continue;
+    auto parentRoot = env_->get(env_->dbi(kManifestTrees), parentMf->view());
+    if (!parentRoot.ok() || !*parentRoot || (*parentRoot)->size() != hg::Node::kSize) continue;
+    auto base = repo_->manifest(*parentMf);
+    if (!base.ok()) continue;
+    built = buildTreesFrom(manifest, *base, TreeId::fromRaw((*parentRoot)->data()),
+                           [this](const TreeId& id) -> std::shared_ptr<const Tree> {
+                             auto t = tree(id);
+                             return t.ok() ? *t : nullptr;
+                           });
+    incremental = true;
+    break;
+  }
+  if (!incremental) built = buildTrees(manifest);
   for (const auto& s : built.skipped) {
     log().error("manifest {} of {}: entry left out: {}", mf.shortHex(), repo_->root(), s);
   }
@@ -131,8 +153,8 @@ hg::Result<TreeId> ObjectStore::importCommit(hg::Revision rev, const ImportProgr
   if (progress) progress("done", total, total);
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  log().info("imported manifest {} ({} files, {} directories) in {:.1f} ms", mf.shortHex(),
-             manifest.size(), total, ms);
+  log().info("imported manifest {} ({} files, {} directories {}) in {:.1f} ms", mf.shortHex(),
+             manifest.size(), total, incremental ? "rebuilt from its parent's" : "built", ms);
   return built.root;
 }
 

@@ -70,6 +70,9 @@ hg::Result<Tree> Tree::deserialize(ByteView data, const std::string& where) {
     e.kind = static_cast<EntryKind>(kind);
     e.id = hg::Node::fromRaw(data.data() + pos + len);
     pos += len + hg::Node::kSize;
+    // The builder never stores such a name; one read back means damage, and
+    // handing it to the kernel ("..", "a/b") would be a wrong answer.
+    if (invalidNameReason(e.name)) return bad("has an invalid entry name");
     if (!entries.empty() && !(entries.back().name < e.name)) return bad("is not sorted");
     entries.push_back(std::move(e));
   }

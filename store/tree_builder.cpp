@@ -7,19 +7,37 @@
 namespace hgvfs::store {
 namespace {
 
+// Builds directories from the sorted manifest. Each directory's entries are
+// the contiguous range of paths under its prefix; a subdirectory's range is
+// found by binary search, so a directory costs O(children · log n) whatever
+// the size of its subtree. With a base (incremental build), a subdirectory
+// not on a changed path keeps its id from the base tree instead of being
+// rebuilt.
 class Builder {
  public:
-  explicit Builder(std::span<const hg::ManifestEntry> entries) : entries_(entries) {}
+  Builder(std::span<const hg::ManifestEntry> entries, const std::unordered_set<Bytes>* changed,
+          const TreeLoader* loadTree)
+      : entries_(entries), changed_(changed), loadTree_(loadTree) {}
 
-  BuiltTrees run() {
-    out_.root = buildDir(0, entries_.size(), 0);
+  BuiltTrees run(std::shared_ptr<const Tree> baseRoot) {
+    out_.root = buildDir(0, entries_.size(), 0, baseRoot.get());
     return std::move(out_);
   }
 
  private:
-  // Builds the directory whose entries are entries_[lo, hi), all sharing a
-  // prefix of `prefixLen` bytes (the directory's path plus '/').
-  TreeId buildDir(size_t lo, size_t hi, size_t prefixLen) {
+  // End of the range of paths starting with `prefix` (which ends in '/').
+  size_t rangeEnd(size_t from, size_t hi, ByteView prefix) const {
+    auto it = std::partition_point(
+        entries_.begin() + static_cast<long>(from), entries_.begin() + static_cast<long>(hi),
+        [&](const hg::ManifestEntry& e) { return e.path.substr(0, prefix.size()) <= prefix; });
+    return static_cast<size_t>(it - entries_.begin());
+  }
+
+  bool isChanged(ByteView dirPath) const {
+    return !changed_ || changed_->count(Bytes(dirPath)) > 0;
+  }
+
+  TreeId buildDir(size_t lo, size_t hi, size_t prefixLen, const Tree* base) {
     std::vector<TreeEntry> children;
     size_t i = lo;
     while (i < hi) {
@@ -36,14 +54,14 @@ class Builder {
         continue;
       }
       ByteView dirPrefix = path.substr(0, prefixLen + slash + 1);
-      size_t end = i + 1;
-      while (end < hi && entries_[end].path.substr(0, dirPrefix.size()) == dirPrefix) ++end;
+      size_t end = rangeEnd(i + 1, hi, dirPrefix);
       ByteView name = rest.substr(0, slash);
       if (auto why = invalidNameReason(name)) {
         for (size_t k = i; k < end; ++k) skip(entries_[k].path, "directory " + *why);
       } else {
-        TreeId id = buildDir(i, end, dirPrefix.size());
-        children.push_back({Bytes(name), EntryKind::kDirectory, id.raw()});
+        children.push_back({Bytes(name), EntryKind::kDirectory, subdirectory(i, end, dirPrefix,
+                                                                             name, base)
+                                                                    .raw()});
       }
       i = end;
     }
@@ -67,13 +85,38 @@ class Builder {
     return id;
   }
 
+  TreeId subdirectory(size_t lo, size_t hi, ByteView dirPrefix, ByteView name, const Tree* base) {
+    std::shared_ptr<const Tree> baseChild;
+    if (base) {
+      const TreeEntry* old = base->find(name);
+      if (old && old->isDirectory()) {
+        ByteView dirPath = dirPrefix.substr(0, dirPrefix.size() - 1);
+        if (!isChanged(dirPath)) return old->treeId();
+        baseChild = (*loadTree_)(old->treeId());
+      }
+    }
+    return buildDir(lo, hi, dirPrefix.size(), baseChild.get());
+  }
+
   void skip(ByteView path, const std::string& why) {
     out_.skipped.push_back(hg::printable(path) + ": " + why);
   }
 
   std::span<const hg::ManifestEntry> entries_;
+  const std::unordered_set<Bytes>* changed_;
+  const TreeLoader* loadTree_;
   BuiltTrees out_;
 };
+
+void addAncestors(ByteView path, std::unordered_set<Bytes>& dirs) {
+  size_t slash = path.rfind('/');
+  while (true) {
+    ByteView dir = slash == ByteView::npos ? ByteView() : path.substr(0, slash);
+    if (!dirs.emplace(dir).second) return;  // its ancestors are in already
+    if (dir.empty()) return;
+    slash = dir.rfind('/');
+  }
+}
 
 }  // namespace
 
@@ -89,6 +132,34 @@ EntryKind entryKind(hg::FileKind kind) {
   return EntryKind::kRegular;
 }
 
-BuiltTrees buildTrees(const hg::Manifest& manifest) { return Builder(manifest.entries()).run(); }
+BuiltTrees buildTrees(const hg::Manifest& manifest) {
+  return Builder(manifest.entries(), nullptr, nullptr).run(nullptr);
+}
+
+std::unordered_set<Bytes> changedDirectories(const hg::Manifest& a, const hg::Manifest& b) {
+  std::unordered_set<Bytes> dirs;
+  auto x = a.entries(), y = b.entries();
+  size_t i = 0, j = 0;
+  while (i < x.size() || j < y.size()) {
+    if (j == y.size() || (i < x.size() && x[i].path < y[j].path)) {
+      addAncestors(x[i++].path, dirs);
+    } else if (i == x.size() || y[j].path < x[i].path) {
+      addAncestors(y[j++].path, dirs);
+    } else {
+      if (x[i].node != y[j].node || x[i].kind != y[j].kind) addAncestors(x[i].path, dirs);
+      ++i;
+      ++j;
+    }
+  }
+  return dirs;
+}
+
+BuiltTrees buildTreesFrom(const hg::Manifest& manifest, const hg::Manifest& base,
+                          const TreeId& baseRoot, const TreeLoader& loadTree) {
+  std::unordered_set<Bytes> changed = changedDirectories(manifest, base);
+  std::shared_ptr<const Tree> root = loadTree(baseRoot);
+  if (!root) return buildTrees(manifest);
+  return Builder(manifest.entries(), &changed, &loadTree).run(root);
+}
 
 }  // namespace hgvfs::store

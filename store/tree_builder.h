@@ -10,7 +10,10 @@
 //
 // Pure function of the manifest; any thread.
 
+#include <functional>
+#include <memory>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -27,6 +30,19 @@ struct BuiltTrees {
 };
 
 BuiltTrees buildTrees(const hg::Manifest& manifest);
+
+// Incremental build against an already-built manifest `base` whose root
+// tree is `baseRoot`: only the directories on paths that differ between the
+// two manifests are rebuilt; every other directory keeps its id from the
+// base trees, which `loadTree` returns (nullptr if it cannot). Emits only
+// the rebuilt trees. The result is the same as buildTrees(manifest).
+using TreeLoader = std::function<std::shared_ptr<const Tree>(const TreeId&)>;
+BuiltTrees buildTreesFrom(const hg::Manifest& manifest, const hg::Manifest& base,
+                          const TreeId& baseRoot, const TreeLoader& loadTree);
+
+// The directories ("" for the root) on the paths that differ between two
+// manifests: added, removed, or changed in node or kind.
+std::unordered_set<Bytes> changedDirectories(const hg::Manifest& a, const hg::Manifest& b);
 
 EntryKind entryKind(hg::FileKind kind);
 
