@@ -63,6 +63,18 @@ bool isDecimal(ByteView s) {
   return true;
 }
 
+// store.py's decodedir: fncache lists paths with encodedir applied.
+Bytes decodeDirectories(ByteView path) {
+  Bytes out(path);
+  if (out.find(".hg/") == Bytes::npos) return out;
+  for (auto [from, to] : {std::pair{".d.hg/", ".d/"}, {".i.hg/", ".i/"}, {".hg.hg/", ".hg/"}}) {
+    for (size_t at = out.find(from); at != Bytes::npos; at = out.find(from, at + strlen(to))) {
+      out.replace(at, strlen(from), to);
+    }
+  }
+  return out;
+}
+
 bool isHex(ByteView s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return hexDigitValue(c) >= 0; });
 }
@@ -73,12 +85,13 @@ const std::set<std::string>& supportedRequirements() {
   // Every requirement here leaves the files hgbridge reads (revlog v1,
   // flat manifests, filelogs) in a format it reads exactly.
   // persistent-nodemap only adds a node→revision cache file beside the
-  // changelog and manifest; bookmarksinstore only moves the bookmarks file.
+  // changelog and manifest; bookmarksinstore only moves the bookmarks file;
+  // exp-compression-none only means new chunks are stored uncompressed.
   static const std::set<std::string> kSupported = {
       "revlogv1",     "store",          "fncache",         "dotencode",
       "generaldelta", "sparserevlog",   "revlog-compression-zstd",
       "share-safe",   "shared",         "relshared",       "dirstate-v2",
-      "persistent-nodemap", "bookmarksinstore",
+      "persistent-nodemap", "bookmarksinstore", "exp-compression-none",
   };
   return kSupported;
 }
@@ -162,6 +175,15 @@ Result<Revision> Repository::lookup(ByteView spec) const {
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](char c) { return static_cast<char>(std::tolower(c)); });
     auto revs = cl.revsWithHexPrefix(lower, 2);
+    // As revlog._partialmatch: the null node is a candidate too, and a
+    // prefix of the working directory's id (all 'f') is never taken.
+    bool maybeNull = lower.find_first_not_of('0') == std::string::npos;
+    bool maybeWdir = lower.find_first_not_of('f') == std::string::npos;
+    if (maybeNull && revs.size() < 2) revs.push_back(kNullRevision);
+    if (maybeWdir) {
+      if (!revs.empty()) return invalidArgument("ambiguous identifier " + quoted, "00changelog.i");
+      return unsupported("the working directory revision " + quoted + " is not supported");
+    }
     if (revs.size() == 1) return revs[0];
     if (revs.size() > 1) return invalidArgument("ambiguous identifier " + quoted, "00changelog.i");
   }
@@ -202,7 +224,7 @@ Result<std::vector<Bytes>> Repository::filelogPaths() const {
         if (nl == ByteView::npos) nl = t.size();
         ByteView line = t.substr(start, nl - start);
         if (line.size() > 7 && line.substr(0, 5) == "data/" && line.substr(line.size() - 2) == ".i") {
-          paths.emplace_back(line.substr(5, line.size() - 7));
+          paths.push_back(decodeDirectories(line.substr(5, line.size() - 7)));
         }
         start = nl + 1;
       }

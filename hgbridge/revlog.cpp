@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "hgbridge/mpatch.h"
@@ -20,9 +21,10 @@ namespace {
 // Files up to this size are read; larger ones are mapped. Reading is cheaper
 // for the many small filelogs (no mapping to tear down, no page faults).
 constexpr size_t kMapThreshold = 1 << 20;
-// No chunk may claim to decode to more than this (a corrupt zstd frame header
-// must not make us allocate terabytes).
-constexpr uint64_t kMaxChunkSize = uint64_t{1} << 32;
+// No chunk decodes to more than this: revlog v1 lengths are 32-bit signed.
+constexpr uint64_t kMaxChunkSize = INT32_MAX;
+// deflate expands at most 1032:1, so a longer output means a corrupt stream.
+constexpr uint64_t kMaxZlibRatio = 1032;
 // Below this many revisions, looking a node up scans the index instead of
 // building a hash map.
 constexpr size_t kScanLimit = 64;
@@ -52,7 +54,7 @@ Result<Bytes> inflateZlib(ByteView chunk, size_t limit, bool prefixOnly,
     if (rc != Z_OK && rc != Z_BUF_ERROR) break;
     if (prefixOnly && produced >= limit) break;
     if (zs.avail_out == 0) {
-      if (out.size() >= kMaxChunkSize) {
+      if (out.size() >= kMaxChunkSize || out.size() > (chunk.size() + 64) * kMaxZlibRatio) {
         rc = Z_DATA_ERROR;
         break;
       }
@@ -70,15 +72,32 @@ Result<Bytes> inflateZlib(ByteView chunk, size_t limit, bool prefixOnly,
   return out;
 }
 
+ZSTD_DCtx* threadDecompressionContext() {
+  thread_local struct DctxHolder {
+    ZSTD_DCtx* ctx = ZSTD_createDCtx();
+    ~DctxHolder() { ZSTD_freeDCtx(ctx); }
+  } holder;
+  return holder.ctx;
+}
+
 Result<Bytes> decompressZstd(ByteView chunk, size_t limit, bool prefixOnly,
                              const std::string& where) {
+  ZSTD_DCtx* dctx = threadDecompressionContext();
+  if (!dctx) return ioError(ENOMEM, "cannot create a zstd context", where);
   unsigned long long declared = ZSTD_getFrameContentSize(chunk.data(), chunk.size());
   if (declared == ZSTD_CONTENTSIZE_ERROR) return corrupt("invalid zstd frame", where);
   if (!prefixOnly && declared != ZSTD_CONTENTSIZE_UNKNOWN) {
-    if (declared > kMaxChunkSize) return corrupt("zstd frame claims an impossible size", where);
+    // Trust the frame header's size only as far as zstd can expand: a
+    // 128 KiB run-length block costs 4 bytes of input. A corrupt header
+    // must not make us allocate gigabytes.
+    unsigned long long possible = (chunk.size() / 4 + 1) * 131072ULL;
+    if (declared > INT32_MAX || declared > possible) {
+      return corrupt("zstd frame claims an impossible size", where);
+    }
     Bytes out;
     out.resize(declared);
-    size_t n = ZSTD_decompress(out.data(), out.size(), chunk.data(), chunk.size());
+    ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
+    size_t n = ZSTD_decompressDCtx(dctx, out.data(), out.size(), chunk.data(), chunk.size());
     if (ZSTD_isError(n) || n != declared) {
       return corrupt(std::string("zstd decompression failed: ") +
                          (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame"),
@@ -87,18 +106,14 @@ Result<Bytes> decompressZstd(ByteView chunk, size_t limit, bool prefixOnly,
     return out;
   }
   // Streaming: unknown size, or only a prefix wanted.
-  thread_local struct DctxHolder {
-    ZSTD_DCtx* ctx = ZSTD_createDCtx();
-    ~DctxHolder() { ZSTD_freeDCtx(ctx); }
-  } holder;
-  ZSTD_DCtx_reset(holder.ctx, ZSTD_reset_session_only);
+  ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
   Bytes out;
   out.resize(prefixOnly ? std::max<size_t>(limit, 1) : std::max<size_t>(chunk.size() * 4, 256));
   ZSTD_inBuffer in{chunk.data(), chunk.size(), 0};
   size_t produced = 0;
   while (true) {
     ZSTD_outBuffer ob{out.data() + produced, out.size() - produced, 0};
-    size_t rc = ZSTD_decompressStream(holder.ctx, &ob, &in);
+    size_t rc = ZSTD_decompressStream(dctx, &ob, &in);
     if (ZSTD_isError(rc)) {
       return corrupt(std::string("zstd decompression failed: ") + ZSTD_getErrorName(rc), where);
     }
