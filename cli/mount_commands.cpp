@@ -94,11 +94,12 @@ std::string detach(const std::string& path, bool* lazy) {
   return "fusermount3 -u failed";
 }
 
-void waitForExit(int pid, std::chrono::milliseconds limit) {
+// Waits until the client's daemon is gone (exited, or a zombie nobody has
+// reaped yet: it no longer serves anything).
+void waitForExit(const std::string& clientDirectory, std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (kill(pid, 0) != 0 && errno == ESRCH) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  while (std::chrono::steady_clock::now() < deadline && fs::runningDaemon(clientDirectory)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
 
@@ -303,7 +304,7 @@ int unmountCommand(const std::string& path) {
   if (!isHgvfsMount(mountPoint)) {
     if (pid) {
       kill(*pid, SIGTERM);
-      waitForExit(*pid, std::chrono::seconds(5));
+      waitForExit(clientDirectory, std::chrono::seconds(5));
     }
     return error(mountPoint + " is not an hgvfs mount");
   }
@@ -316,7 +317,7 @@ int unmountCommand(const std::string& path) {
                  "closes\n",
                  mountPoint.c_str());
   } else if (pid) {
-    waitForExit(*pid, std::chrono::seconds(10));
+    waitForExit(clientDirectory, std::chrono::seconds(10));
   }
   std::printf("unmounted %s\n", mountPoint.c_str());
   return 0;
