@@ -194,13 +194,19 @@ struct FuseOps {
             e.attr.st_ino = i == 0 ? ino : filesystem.parentAttributes(InodeNumber(ino)).st_ino;
             e.attr.st_mode = S_IFDIR;
           } else {
-            auto st = filesystem.lookupEntry(InodeNumber(ino), entries[i - 2]);
-            if (!st.ok()) {
-              if (used > 0) break;  // hand out what we have; the error comes next call
-              replied = true;
-              return replyError(req, st.error(), "readdirplus");
+            const auto& entry = entries[i - 2];
+            auto st = filesystem.lookupEntry(InodeNumber(ino), entry);
+            if (st.ok()) {
+              e = entryFor(req, *st);
+            } else {
+              // The name is still listed, without attributes (node id 0:
+              // no lookup counted); stat or open of it reports the error.
+              errnoFor(st.error(), "readdirplus");
+              e.attr.st_ino = filesystem.entryInode(InodeNumber(ino), entry).value();
+              e.attr.st_mode = entry.isDirectory() ? S_IFDIR
+                               : entry.kind == store::EntryKind::kSymlink ? S_IFLNK
+                                                                          : S_IFREG;
             }
-            e = entryFor(req, *st);
           }
           fuse_add_direntry_plus(req, dst, room, name, &e, next);
           used += need;
