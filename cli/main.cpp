@@ -59,6 +59,17 @@ int main(int argc, char** argv) {
   mount->add_flag("--debug-fuse", mountArgs.debugFuse, "log every FUSE request (libfuse -d)");
   mount->add_option("--log-level", mountArgs.logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  mount->add_option("--blob-cache-mb", mountArgs.blobCacheMb,
+                    "memory for file contents in the daemon (default 256)");
+  mount->add_option("--tree-cache-mb", mountArgs.treeCacheMb,
+                    "memory for directory listings in the daemon (default 64)");
+  const std::vector<std::string> kCacheFeatures = {"keep-cache", "cache-readdir", "readdirplus",
+                                                   "timeouts"};
+  mount->add_option("--no-kernel-cache", mountArgs.noKernelCache,
+                    "turn off a kernel caching feature, for benchmarks: keep-cache, "
+                    "cache-readdir, readdirplus, timeouts (repeatable)")
+      ->check(CLI::IsMember(kCacheFeatures))
+      ->group("Benchmarking");
   mount->add_option("REPO", mountArgs.repository)->required();
   mount->add_option("MOUNTPOINT", mountArgs.mountPoint)->required();
   mount->callback([&] { exitCode = hgvfs::cli::mountCommand(mountArgs); });
@@ -81,6 +92,9 @@ int main(int argc, char** argv) {
   daemon->add_option("--log-level", mountArgs.logLevel);
   daemon->add_flag("--allow-other", mountArgs.allowOther);
   daemon->add_flag("--debug-fuse", mountArgs.debugFuse);
+  daemon->add_option("--blob-cache-mb", mountArgs.blobCacheMb);
+  daemon->add_option("--tree-cache-mb", mountArgs.treeCacheMb);
+  daemon->add_option("--no-kernel-cache", mountArgs.noKernelCache);
   daemon->callback([&] { exitCode = hgvfs::cli::daemonCommand(clientDir, readyFd, mountArgs); });
 
   try {

@@ -114,6 +114,36 @@ void setUpLogging(const std::string& file, const std::string& level, bool alsoSt
   spdlog::flush_every(std::chrono::seconds(1));
 }
 
+fs::DaemonOptions daemonOptions(const MountArgs& args, const fs::ClientConfig& client) {
+  fs::DaemonOptions options;
+  options.client = client;
+  options.allowOther = args.allowOther;
+  options.debugFuse = args.debugFuse;
+  options.blobCacheBytes = args.blobCacheMb << 20;
+  options.treeCacheBytes = args.treeCacheMb << 20;
+  for (const auto& feature : args.noKernelCache) {
+    if (feature == "keep-cache") options.keepCache = false;
+    if (feature == "cache-readdir") options.cacheReaddir = false;
+    if (feature == "readdirplus") options.readdirplus = false;
+    if (feature == "timeouts") options.cacheTimeout = 1;
+  }
+  return options;
+}
+
+// The options the daemon needs, as `hgvfs __daemon` arguments.
+std::vector<std::string> daemonArguments(const MountArgs& args) {
+  std::vector<std::string> argv = {"--log-level", args.logLevel,
+                                   "--blob-cache-mb", std::to_string(args.blobCacheMb),
+                                   "--tree-cache-mb", std::to_string(args.treeCacheMb)};
+  if (args.allowOther) argv.push_back("--allow-other");
+  if (args.debugFuse) argv.push_back("--debug-fuse");
+  for (const auto& f : args.noKernelCache) {
+    argv.push_back("--no-kernel-cache");
+    argv.push_back(f);
+  }
+  return argv;
+}
+
 bool directoryIsEmpty(const std::string& path, std::string* why) {
   DIR* d = opendir(path.c_str());
   if (!d) {
@@ -212,11 +242,7 @@ int mountCommand(const MountArgs& args) {
 
   if (args.foreground) {
     setUpLogging(fs::logFile(client.directory), args.logLevel, true);
-    fs::DaemonOptions options;
-    options.client = client;
-    options.allowOther = args.allowOther;
-    options.debugFuse = args.debugFuse;
-    return fs::runDaemon(options, -1);
+    return fs::runDaemon(daemonOptions(args, client), -1);
   }
 
   int ready[2];
@@ -233,10 +259,8 @@ int mountCommand(const MountArgs& args) {
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
-  std::vector<std::string> argv = {"hgvfs", "__daemon", client.directory, "3",
-                                   "--log-level", args.logLevel};
-  if (args.allowOther) argv.push_back("--allow-other");
-  if (args.debugFuse) argv.push_back("--debug-fuse");
+  std::vector<std::string> argv = {"hgvfs", "__daemon", client.directory, "3"};
+  for (auto& a : daemonArguments(args)) argv.push_back(std::move(a));
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
@@ -290,11 +314,7 @@ int daemonCommand(const std::string& clientDirectory, int readyFd, const MountAr
     return 1;
   }
   setUpLogging(fs::logFile(clientDirectory), args.logLevel, false);
-  fs::DaemonOptions options;
-  options.client = *client;
-  options.allowOther = args.allowOther;
-  options.debugFuse = args.debugFuse;
-  return fs::runDaemon(options, readyFd);
+  return fs::runDaemon(daemonOptions(args, *client), readyFd);
 }
 
 int unmountCommand(const std::string& path) {

@@ -3,6 +3,7 @@
 // point that `hgvfs mount` starts. Each returns the process exit code.
 
 #include <string>
+#include <vector>
 
 namespace hgvfs::cli {
 
@@ -14,6 +15,11 @@ struct MountArgs {
   bool allowOther = false;
   bool debugFuse = false;
   std::string logLevel = "info";
+  size_t blobCacheMb = 256;
+  size_t treeCacheMb = 64;
+  // Kernel caching features to turn off, for measuring what each buys:
+  // keep-cache, cache-readdir, readdirplus, timeouts.
+  std::vector<std::string> noKernelCache;
 };
 
 int mountCommand(const MountArgs& args);

@@ -56,6 +56,11 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
   mountOptions.mountPoint = client.mountPoint;
   mountOptions.allowOther = options.allowOther;
   mountOptions.debugFuse = options.debugFuse;
+  mountOptions.keepCache = options.keepCache;
+  mountOptions.cacheReaddir = options.cacheReaddir;
+  mountOptions.readdirplus = options.readdirplus;
+  mountOptions.entryTimeout = mountOptions.attrTimeout = mountOptions.negativeTimeout =
+      options.cacheTimeout;
   auto server = FuseServer::mount(filesystem, mountOptions);
   if (!server.ok()) return fail(server.error().message());
 

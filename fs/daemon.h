@@ -19,6 +19,11 @@ struct DaemonOptions {
   bool debugFuse = false;
   size_t blobCacheBytes = size_t{256} << 20;
   size_t treeCacheBytes = size_t{64} << 20;
+  // Kernel caching switches and timeouts (benchmarks turn them off).
+  bool keepCache = true;
+  bool cacheReaddir = true;
+  bool readdirplus = true;
+  double cacheTimeout = 86400;
 };
 
 // Returns the process exit code. Before the mount is up, failures are

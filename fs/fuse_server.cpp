@@ -69,12 +69,15 @@ struct FuseOps {
 
   static void init(void* userdata, fuse_conn_info* conn) {
     auto* self = static_cast<FuseServer*>(userdata);
-    (void)self;
     auto want = [&](unsigned cap) {
       if (conn->capable & cap) conn->want |= cap;
     };
     want(FUSE_CAP_ASYNC_READ);
-    want(FUSE_CAP_READDIRPLUS);
+    if (self->options_.readdirplus) {
+      want(FUSE_CAP_READDIRPLUS);
+    } else {
+      conn->want &= ~FUSE_CAP_READDIRPLUS;
+    }
     want(FUSE_CAP_CACHE_SYMLINKS);
     want(FUSE_CAP_PARALLEL_DIROPS);
     // Always readdirplus: one request per directory block returns names
@@ -160,8 +163,8 @@ struct FuseOps {
         return replyError(req, tree.error(), "opendir");
       }
       // The listing of a revision never changes: let the kernel cache it.
-      fi->cache_readdir = 1;
-      fi->keep_cache = 1;
+      fi->cache_readdir = opts(req).cacheReaddir;
+      fi->keep_cache = opts(req).cacheReaddir;
       fi->fh = reinterpret_cast<uint64_t>(new TreeHandle(std::move(tree).value()));
       if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<TreeHandle*>(fi->fh);
     });
@@ -256,7 +259,7 @@ struct FuseOps {
         }
         return replyError(req, blob.error(), "open");
       }
-      fi->keep_cache = 1;  // the content of a revision never changes
+      fi->keep_cache = opts(req).keepCache;  // the content of a revision never changes
       fi->noflush = 1;
       fi->fh = reinterpret_cast<uint64_t>(new BlobHandle(std::move(blob).value()));
       if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<BlobHandle*>(fi->fh);

@@ -31,6 +31,11 @@ struct MountOptions {
   double entryTimeout = 86400;
   double attrTimeout = 86400;
   double negativeTimeout = 86400;
+  // Kernel caching switches; all on by default. The benchmark turns them off
+  // one at a time to measure what each buys (scripts/bench-mount).
+  bool keepCache = true;       // FOPEN_KEEP_CACHE on files
+  bool cacheReaddir = true;    // FOPEN_CACHE_DIR on directories
+  bool readdirplus = true;     // listings carry attributes
   unsigned maxIdleThreads = 16;
   unsigned maxThreads = 64;
 };
