@@ -72,7 +72,10 @@ class Builder {
     for (size_t k = 0; k + 1 < children.size();) {
       if (children[k].name == children[k + 1].name) {
         size_t drop = children[k].isDirectory() ? k + 1 : k;
-        skip(children[drop].name, "a file and a directory have this name; the file is left out");
+        // Name the full path (entries_[lo] is in this directory: children is not empty).
+        Bytes path(entries_[lo].path.substr(0, prefixLen));
+        skip(path + children[drop].name,
+             "a file and a directory have this name; the file is left out");
         children.erase(children.begin() + static_cast<long>(drop));
       } else {
         ++k;

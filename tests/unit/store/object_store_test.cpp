@@ -1,0 +1,459 @@
+// ObjectStore (store/object_store.h) on repositories made by the real hg,
+// compared with what hg itself says: `hg manifest --debug` for the trees,
+// `hg cat` for every blob and size — including a file whose content starts
+// with "\1\n", copies (whose filelog text carries copy metadata), a
+// symlink, an executable, an empty file and a file large enough for a
+// separate .d data file. Also: importing twice is a lookup, the cache
+// survives reopening (served without the filelogs), and damage — to a
+// filelog or to the cache itself — is a kCorrupt error naming where.
+
+#include "store/object_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hgbridge/repository.h"
+#include "hgbridge/sha1.h"
+#include "tests/support/test_support.h"
+
+namespace hgvfs::store {
+namespace {
+
+namespace fs = std::filesystem;
+using test::TempDir;
+
+std::string binaryContent(size_t size) {
+  std::string s(size, '\0');
+  std::mt19937 rng(42);
+  for (size_t i = 0; i < size; i += 3) s[i] = static_cast<char>(rng());  // NULs between
+  return s;
+}
+
+// rev 0: a small tree with every kind of entry; rev 1: a change deep down,
+// a copy, a rename, a copy of the "\1\n" file and an exec-bit change.
+void makeRepo(const std::string& repo) {
+  auto check = [](const test::CommandResult& r) {
+    if (r.exitCode != 0) throw std::runtime_error("hg failed: " + r.err);
+  };
+  check(test::hg({"init", repo}));
+  for (const char* d : {"src/lib/deep/x/y", "docs/a", "bin"}) fs::create_directories(repo + "/" + d);
+  test::writeFile(repo + "/README", "readme\n");
+  test::writeFile(repo + "/src/main.c", "int main() { return 0; }\n");
+  test::writeFile(repo + "/src/lib/util.c", "#include \"util.h\"\n");
+  test::writeFile(repo + "/src/lib/util.h", "#pragma once\n");
+  test::writeFile(repo + "/src/lib/deep/x/y/z.txt", "deep v1\n");
+  test::writeFile(repo + "/docs/a.txt", "a\n");
+  test::writeFile(repo + "/docs/a/b.txt", "b\n");
+  test::writeFile(repo + "/bin/run.sh", "#!/bin/sh\necho run\n");
+  fs::permissions(repo + "/bin/run.sh", fs::perms::owner_exec, fs::perm_options::add);
+  fs::create_symlink("../README", repo + "/docs/readme-link");
+  test::writeFile(repo + "/meta.txt", "\1\nthis content starts with the metadata marker\n");
+  test::writeFile(repo + "/empty", "");
+  test::writeFile(repo + "/big.bin", binaryContent(300 << 10));
+  check(test::hg({"commit", "-A", "-q", "-m", "first"}, repo));
+
+  test::writeFile(repo + "/src/lib/deep/x/y/z.txt", "deep v2\n");
+  check(test::hg({"cp", "src/main.c", "src/main_copy.c"}, repo));
+  check(test::hg({"mv", "docs/a.txt", "docs/renamed.txt"}, repo));
+  check(test::hg({"cp", "meta.txt", "meta-copy.txt"}, repo));
+  fs::permissions(repo + "/src/lib/util.h", fs::perms::owner_exec, fs::perm_options::add);
+  check(test::hg({"commit", "-q", "-m", "second"}, repo));
+}
+
+struct HgEntry {
+  std::string node;  // hex
+  EntryKind kind;
+};
+
+// `hg manifest --debug -r REV`: "<hex> <mode> <' '|'*'|'@'> <path>".
+std::map<std::string, HgEntry> hgManifest(const std::string& repo, int rev) {
+  auto r = test::hg({"manifest", "--debug", "-r", std::to_string(rev)}, repo);
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  std::map<std::string, HgEntry> out;
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() < 48) {
+      ADD_FAILURE() << "odd manifest line: " << line;
+      continue;
+    }
+    char flag = line[45];
+    out[line.substr(47)] = {line.substr(0, 40), flag == '*'   ? EntryKind::kExecutable
+                                                : flag == '@' ? EntryKind::kSymlink
+                                                              : EntryKind::kRegular};
+  }
+  return out;
+}
+
+// Every file of `rev` as `hg cat` writes it.
+std::map<std::string, std::string> hgCatAll(const std::string& repo, int rev,
+                                            const std::string& scratch) {
+  std::string out = scratch + "/cat-" + std::to_string(rev);
+  std::vector<std::string> args = {"cat", "-r", std::to_string(rev), "-o", out + "/%p"};
+  auto manifest = hgManifest(repo, rev);
+  for (const auto& [path, e] : manifest) args.push_back(path);
+  auto r = test::hg(args, repo);
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  std::map<std::string, std::string> files;
+  for (const auto& [path, e] : manifest) files[path] = test::readFile(out + "/" + path);
+  return files;
+}
+
+struct Opened {
+  std::shared_ptr<const hg::Repository> repo;
+  std::unique_ptr<ObjectStore> store;
+};
+
+Opened openStore(const std::string& repo, const std::string& cache,
+                 ObjectStoreOptions options = {}) {
+  Opened o;
+  auto r = hg::Repository::open(repo);
+  EXPECT_TRUE(r.ok()) << r.error().message();
+  if (!r.ok()) return o;
+  o.repo = std::move(r).value();
+  auto s = ObjectStore::open(o.repo, cache, options);
+  EXPECT_TRUE(s.ok()) << s.error().message();
+  if (s.ok()) o.store = std::move(s).value();
+  return o;
+}
+
+// The trees under `root` as path → (node hex, kind), files only.
+std::map<std::string, HgEntry> listAll(ObjectStore& store, const TreeId& root) {
+  std::map<std::string, HgEntry> out;
+  std::vector<std::pair<std::string, TreeId>> todo = {{"", root}};
+  while (!todo.empty()) {
+    auto [dir, id] = todo.back();
+    todo.pop_back();
+    auto tree = store.tree(id);
+    if (!tree.ok()) {
+      ADD_FAILURE() << "tree of '" << dir << "': " << tree.error().message();
+      continue;
+    }
+    for (const auto& e : (*tree)->entries()) {
+      std::string path = dir.empty() ? e.name : dir + "/" + e.name;
+      if (e.isDirectory()) {
+        todo.emplace_back(path, e.treeId());
+      } else {
+        out[path] = {e.id.hex(), e.kind};
+      }
+    }
+  }
+  return out;
+}
+
+class ObjectStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_ = tmp_.path() + "/repo";
+    makeRepo(repo_);
+  }
+  std::string cache(const std::string& name = "cache") { return tmp_.path() + "/" + name; }
+  hg::Node nodeOf(int rev, const std::string& path) {
+    auto m = hgManifest(repo_, rev);
+    auto n = hg::Node::fromHex(m.at(path).node);
+    EXPECT_TRUE(n);
+    return n.value_or(hg::Node());
+  }
+
+  TempDir tmp_;
+  std::string repo_;
+};
+
+TEST_F(ObjectStoreTest, ImportingAgainIsALookup) {
+  auto o = openStore(repo_, cache());
+  ASSERT_TRUE(o.store);
+  auto before = o.store->isImported(hg::Revision(0));
+  ASSERT_TRUE(before.ok());
+  EXPECT_FALSE(*before);
+  int progressCalls = 0;
+  auto progress = [&](const char*, size_t, size_t) { ++progressCalls; };
+  auto root = o.store->importCommit(hg::Revision(0), progress);
+  ASSERT_TRUE(root.ok()) << root.error().message();
+  EXPECT_GT(progressCalls, 0);
+  auto after = o.store->isImported(hg::Revision(0));
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(*after);
+  EXPECT_FALSE(*o.store->isImported(hg::Revision(1)));
+
+  progressCalls = 0;
+  auto again = o.store->importCommit(hg::Revision(0), progress);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *root);
+  EXPECT_EQ(progressCalls, 0) << "a second import does no work";
+
+  // Content addressed: another cache of the same repository, same root.
+  auto other = openStore(repo_, cache("other"));
+  ASSERT_TRUE(other.store);
+  auto otherRoot = other.store->importCommit(hg::Revision(0));
+  ASSERT_TRUE(otherRoot.ok());
+  EXPECT_EQ(*otherRoot, *root);
+}
+
+TEST_F(ObjectStoreTest, NullRevisionIsAnEmptyTree) {
+  auto o = openStore(repo_, cache());
+  ASSERT_TRUE(o.store);
+  auto root = o.store->importCommit(hg::Revision(-1));
+  ASSERT_TRUE(root.ok()) << root.error().message();
+  auto tree = o.store->tree(*root);
+  ASSERT_TRUE(tree.ok()) << tree.error().message();
+  EXPECT_TRUE((*tree)->entries().empty());
+}
+
+TEST_F(ObjectStoreTest, UnknownTreeIsNotFound) {
+  auto o = openStore(repo_, cache());
+  ASSERT_TRUE(o.store);
+  auto tree = o.store->tree(TreeId(hg::sha1Of("no such tree")));
+  ASSERT_FALSE(tree.ok());
+  EXPECT_EQ(tree.error().kind, hg::ErrorKind::kNotFound);
+}
+
+TEST_F(ObjectStoreTest, TreeListingEqualsTheManifest) {
+  auto o = openStore(repo_, cache());
+  ASSERT_TRUE(o.store);
+  for (int rev : {0, 1}) {
+    auto root = o.store->importCommit(hg::Revision(rev));
+    ASSERT_TRUE(root.ok()) << root.error().message();
+    auto want = hgManifest(repo_, rev);
+    auto have = listAll(*o.store, *root);
+    ASSERT_EQ(have.size(), want.size()) << "rev " << rev;
+    for (const auto& [path, e] : want) {
+      auto it = have.find(path);
+      ASSERT_NE(it, have.end()) << path;
+      EXPECT_EQ(it->second.node, e.node) << path;
+      EXPECT_EQ(it->second.kind, e.kind) << path;
+    }
+  }
+}
+
+TEST_F(ObjectStoreTest, ChangedDirectoriesAreTheOnlyNewTrees) {
+  auto o = openStore(repo_, cache());
+  ASSERT_TRUE(o.store);
+  auto r0 = o.store->importCommit(hg::Revision(0));
+  auto r1 = o.store->importCommit(hg::Revision(1));
+  ASSERT_TRUE(r0.ok() && r1.ok());
+  EXPECT_NE(*r0, *r1);
+  auto child = [&](const TreeId& dir, const char* name) {
+    auto tree = o.store->tree(dir);
+    EXPECT_TRUE(tree.ok());
+    const TreeEntry* e = tree.ok() ? (*tree)->find(name) : nullptr;
+    EXPECT_NE(e, nullptr) << name;
+    return e ? e->treeId() : TreeId();
+  };
+  // bin/ and docs/a/ did not change; src/lib/deep/x/y did.
+  EXPECT_EQ(child(*r0, "bin"), child(*r1, "bin"));
+  EXPECT_EQ(child(child(*r0, "docs"), "a"), child(child(*r1, "docs"), "a"));
+  EXPECT_NE(child(*r0, "docs"), child(*r1, "docs"));
+  TreeId x0 = child(child(child(child(*r0, "src"), "lib"), "deep"), "x");
+  TreeId x1 = child(child(child(child(*r1, "src"), "lib"), "deep"), "x");
+  EXPECT_NE(x0, x1);
+  EXPECT_NE(child(x0, "y"), child(x1, "y"));
+}
+
+// blob() and fileSize() give exactly what hg cat gives, in either order
+// (a size first comes from the filelog index, a size after the blob from
+// the cache).
+TEST_F(ObjectStoreTest, BlobsAndSizesEqualHgCat) {
+  for (int rev : {0, 1}) {
+    auto want = hgCatAll(repo_, rev, tmp_.path());
+    auto manifest = hgManifest(repo_, rev);
+    ASSERT_FALSE(want.empty());
+    auto sizeFirst = openStore(repo_, cache("size-first-" + std::to_string(rev)));
+    auto blobFirst = openStore(repo_, cache("blob-first-" + std::to_string(rev)));
+    ASSERT_TRUE(sizeFirst.store && blobFirst.store);
+    for (const auto& [path, content] : want) {
+      auto node = hg::Node::fromHex(manifest.at(path).node);
+      ASSERT_TRUE(node);
+      auto size = sizeFirst.store->fileSize(path, *node);
+      ASSERT_TRUE(size.ok()) << path << ": " << size.error().message();
+      EXPECT_EQ(*size, content.size()) << path;
+      auto blob = sizeFirst.store->blob(path, *node);
+      ASSERT_TRUE(blob.ok()) << path << ": " << blob.error().message();
+      EXPECT_TRUE(**blob == content) << path << " differs from hg cat";
+
+      auto blob2 = blobFirst.store->blob(path, *node);
+      ASSERT_TRUE(blob2.ok()) << path << ": " << blob2.error().message();
+      EXPECT_TRUE(**blob2 == content) << path << " differs from hg cat";
+      auto size2 = blobFirst.store->fileSize(path, *node);
+      ASSERT_TRUE(size2.ok());
+      EXPECT_EQ(*size2, content.size()) << path;
+    }
+    EXPECT_EQ(want.at("meta.txt").substr(0, 2), "\1\n") << "the fixture has its edge case";
+    if (rev == 1) {
+      EXPECT_EQ(want.at("meta-copy.txt"), want.at("meta.txt"));
+    }
+    EXPECT_EQ(want.at("docs/readme-link"), "../README");
+    EXPECT_EQ(blobFirst.store->stats().failedWrites, 0u);
+  }
+}
+
+TEST_F(ObjectStoreTest, ManyThreadsReadingAtOnce) {
+  auto want = hgCatAll(repo_, 1, tmp_.path());
+  auto manifest = hgManifest(repo_, 1);
+  ObjectStoreOptions small;
+  small.blobCacheBytes = 64 << 10;  // big.bin does not fit: every read of it misses
+  auto o = openStore(repo_, cache(), small);
+  ASSERT_TRUE(o.store);
+  std::atomic<bool> wrong{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 5; ++round) {
+        for (const auto& [path, content] : want) {
+          auto node = hg::Node::fromHex(manifest.at(path).node);
+          if ((t + round) % 2) {
+            auto blob = o.store->blob(path, *node);
+            if (!blob.ok() || **blob != content) wrong = true;
+          }
+          auto size = o.store->fileSize(path, *node);
+          if (!size.ok() || *size != content.size()) wrong = true;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_FALSE(wrong);
+  o.store->flush();
+  auto stats = o.store->stats();
+  EXPECT_EQ(stats.pendingWrites, 0u);
+  EXPECT_EQ(stats.failedWrites, 0u);
+}
+
+// What was imported and read is still there after a close and a reopen:
+// the trees need no import, and blobs and sizes come from LMDB even with
+// the filelogs gone.
+TEST_F(ObjectStoreTest, SurvivesReopening) {
+  auto want = hgCatAll(repo_, 1, tmp_.path());
+  auto manifest = hgManifest(repo_, 1);
+  TreeId root;
+  {
+    auto o = openStore(repo_, cache());
+    ASSERT_TRUE(o.store);
+    auto r = o.store->importCommit(hg::Revision(1));
+    ASSERT_TRUE(r.ok());
+    root = *r;
+    for (const auto& [path, content] : want) {
+      auto blob = o.store->blob(path, *hg::Node::fromHex(manifest.at(path).node));
+      ASSERT_TRUE(blob.ok()) << blob.error().message();
+    }
+    EXPECT_EQ(o.store->stats().blobHgReads, want.size());
+    o.store->flush();
+    EXPECT_EQ(o.store->stats().pendingWrites, 0u);
+  }
+  fs::rename(repo_ + "/.hg/store/data", repo_ + "/.hg/store/data-moved-away");
+  auto o = openStore(repo_, cache());
+  ASSERT_TRUE(o.store);
+  auto imported = o.store->isImported(hg::Revision(1));
+  ASSERT_TRUE(imported.ok());
+  EXPECT_TRUE(*imported);
+  auto r = o.store->importCommit(hg::Revision(1));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, root);
+  auto listed = listAll(*o.store, root);
+  EXPECT_EQ(listed.size(), manifest.size());
+  for (const auto& [path, content] : want) {
+    hg::Node node = *hg::Node::fromHex(manifest.at(path).node);
+    auto size = o.store->fileSize(path, node);
+    ASSERT_TRUE(size.ok()) << path << ": " << size.error().message();
+    EXPECT_EQ(*size, content.size()) << path;
+    auto blob = o.store->blob(path, node);
+    ASSERT_TRUE(blob.ok()) << path << ": " << blob.error().message();
+    EXPECT_TRUE(**blob == content) << path;
+  }
+  auto stats = o.store->stats();
+  EXPECT_EQ(stats.blobHgReads, 0u);
+  EXPECT_EQ(stats.blobLmdbHits, want.size());
+  EXPECT_GT(stats.treeLmdbReads, 0u);
+}
+
+// A damaged filelog: blob() is kCorrupt and names the revlog; other files
+// still read, and nothing is cached for the damaged one.
+TEST_F(ObjectStoreTest, CorruptFilelogIsCorruptNamingTheRevlog) {
+  std::string index = repo_ + "/.hg/store/data/src/main.c.i";
+  ASSERT_TRUE(fs::exists(index));
+  std::string bytes = test::readFile(index);
+  ASSERT_GT(bytes.size(), 64u + 10u);
+  // Inline revlog: the first chunk follows the 64-byte index entry. Flip
+  // its last byte (stored text or zlib stream alike: the text changes or
+  // does not decode).
+  size_t chunkLen = (static_cast<uint8_t>(bytes[8]) << 24) | (static_cast<uint8_t>(bytes[9]) << 16) |
+                    (static_cast<uint8_t>(bytes[10]) << 8) | static_cast<uint8_t>(bytes[11]);
+  ASSERT_GT(chunkLen, 1u);
+  bytes[64 + chunkLen - 1] ^= 0x20;
+  test::writeFile(index, bytes);
+
+  auto o = openStore(repo_, cache());
+  ASSERT_TRUE(o.store);
+  hg::Node node = nodeOf(0, "src/main.c");
+  auto blob = o.store->blob("src/main.c", node);
+  ASSERT_FALSE(blob.ok());
+  EXPECT_EQ(blob.error().kind, hg::ErrorKind::kCorrupt) << blob.error().message();
+  EXPECT_NE(blob.error().message().find("data/src/main.c.i"), std::string::npos)
+      << blob.error().message();
+  // Asking again gives the same answer (no bad cache entry was made).
+  auto again = o.store->blob("src/main.c", node);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().kind, hg::ErrorKind::kCorrupt);
+  auto fine = o.store->blob("README", nodeOf(0, "README"));
+  ASSERT_TRUE(fine.ok()) << fine.error().message();
+  EXPECT_EQ(**fine, "readme\n");
+  o.store->flush();
+  EXPECT_EQ(o.store->stats().failedWrites, 0u);
+}
+
+TEST_F(ObjectStoreTest, TruncatedFilelogIsCorruptForBlobAndSize) {
+  std::string index = repo_ + "/.hg/store/data/src/lib/util.c.i";
+  std::string bytes = test::readFile(index);
+  test::writeFile(index, bytes.substr(0, 40));  // inside the first index entry
+  auto o = openStore(repo_, cache());
+  ASSERT_TRUE(o.store);
+  hg::Node node = nodeOf(0, "src/lib/util.c");
+  auto size = o.store->fileSize("src/lib/util.c", node);
+  ASSERT_FALSE(size.ok());
+  EXPECT_EQ(size.error().kind, hg::ErrorKind::kCorrupt) << size.error().message();
+  EXPECT_NE(size.error().message().find("data/src/lib/util.c.i"), std::string::npos)
+      << size.error().message();
+  auto blob = o.store->blob("src/lib/util.c", node);
+  ASSERT_FALSE(blob.ok());
+  EXPECT_EQ(blob.error().kind, hg::ErrorKind::kCorrupt) << blob.error().message();
+  EXPECT_NE(blob.error().message().find("data/src/lib/util.c.i"), std::string::npos)
+      << blob.error().message();
+}
+
+// Damage to the cache itself (a tree record overwritten) is kCorrupt naming
+// the tree, not a crash and not a wrong listing.
+TEST_F(ObjectStoreTest, CorruptTreeInTheCacheIsCorrupt) {
+  TreeId root;
+  {
+    auto o = openStore(repo_, cache());
+    ASSERT_TRUE(o.store);
+    auto r = o.store->importCommit(hg::Revision(0));
+    ASSERT_TRUE(r.ok());
+    root = *r;
+  }
+  {
+    auto env = LmdbEnv::open(cache(), {"trees", "manifest-trees", "blobs", "sizes"});
+    ASSERT_TRUE(env.ok()) << env.error().message();
+    ASSERT_TRUE((*env)
+                    ->write([&](MDB_txn* txn) {
+                      return LmdbEnv::put(txn, (*env)->dbi(0), root.view(), "\x01garbage");
+                    })
+                    .ok());
+  }
+  auto o = openStore(repo_, cache());
+  ASSERT_TRUE(o.store);
+  auto tree = o.store->tree(root);
+  ASSERT_FALSE(tree.ok());
+  EXPECT_EQ(tree.error().kind, hg::ErrorKind::kCorrupt) << tree.error().message();
+  EXPECT_NE(tree.error().message().find(root.hex()), std::string::npos) << tree.error().message();
+}
+
+}  // namespace
+}  // namespace hgvfs::store
