@@ -20,12 +20,12 @@ struct FuseOps {
   static FileSystem& fs(fuse_req_t req) { return server(req).fs_; }
   static const MountOptions& opts(fuse_req_t req) { return server(req).options_; }
 
-  static int errnoFor(const hg::Error& e, const char* op) {
+  static int errnoFor(fuse_req_t req, const hg::Error& e, const char* op) {
     switch (e.kind) {
       case hg::ErrorKind::kNotFound:
         return ENOENT;
       case hg::ErrorKind::kIo:
-        log().warn("{}: {}", op, e.message());
+        if (server(req).firstReport(e.message())) log().warn("{}: {}", op, e.message());
         return e.err > 0 ? e.err : EIO;
       case hg::ErrorKind::kInvalidArgument:
         return EINVAL;
@@ -34,12 +34,14 @@ struct FuseOps {
       case hg::ErrorKind::kCensored:
         break;
     }
-    log().error("{}: EIO: {}", op, e.message());
+    // One line per problem: the kernel retries reads and stats, and every
+    // retry would otherwise log the same cause again.
+    if (server(req).firstReport(e.message())) log().error("{}: EIO: {}", op, e.message());
     return EIO;
   }
 
   static void replyError(fuse_req_t req, const hg::Error& e, const char* op) {
-    fuse_reply_err(req, errnoFor(e, op));
+    fuse_reply_err(req, errnoFor(req, e, op));
   }
 
   // Runs a handler body; an escaping exception becomes EIO. `replied` tells
@@ -86,6 +88,12 @@ struct FuseOps {
     // Contents never change behind the kernel's back: no need to drop the
     // page cache when an attribute is refreshed.
     conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+    // Answering the first open with ENOSYS makes the kernel open files (and
+    // directories) without asking again, keeping the page cache as with
+    // keep_cache: a warm `cat` then costs no request at all.
+    self->noOpen_ = self->options_.zeroMessageOpen && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
+    self->noOpendir_ =
+        self->options_.zeroMessageOpendir && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
     conn->max_readahead = conn->capable ? UINT32_MAX : conn->max_readahead;
     log().info("FUSE session started (protocol {}.{})", conn->proto_major, conn->proto_minor);
   }
@@ -153,6 +161,7 @@ struct FuseOps {
   using TreeHandle = std::shared_ptr<const store::Tree>;
 
   static void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    if (server(req).noOpendir_) return (void)fuse_reply_err(req, ENOSYS);
     guard(req, "opendir", [&](bool& replied) {
       auto tree = fs(req).listing(InodeNumber(ino));
       replied = true;
@@ -171,14 +180,30 @@ struct FuseOps {
   }
 
   static void releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    delete reinterpret_cast<TreeHandle*>(fi->fh);
+    delete reinterpret_cast<TreeHandle*>(fi->fh);  // null after a zero-message opendir
     fuse_reply_err(req, 0);
   }
 
   static void readdirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                             fuse_file_info* fi, bool plus) {
     guard(req, plus ? "readdirplus" : "readdir", [&](bool& replied) {
-      const store::Tree& tree = **reinterpret_cast<TreeHandle*>(fi->fh);
+      // With zero-message opendir there is no handle: the listing comes from
+      // the store's tree cache on each call (it cannot change).
+      TreeHandle listing;
+      if (fi->fh) {
+        listing = *reinterpret_cast<TreeHandle*>(fi->fh);
+      } else {
+        auto tree = fs(req).listing(InodeNumber(ino));
+        if (!tree.ok()) {
+          replied = true;
+          if (tree.error().kind == hg::ErrorKind::kInvalidArgument) {
+            return (void)fuse_reply_err(req, ENOTDIR);
+          }
+          return replyError(req, tree.error(), "readdir");
+        }
+        listing = std::move(tree).value();
+      }
+      const store::Tree& tree = *listing;
       const auto& entries = tree.entries();
       std::vector<char> buf(size);
       size_t used = 0;
@@ -204,7 +229,7 @@ struct FuseOps {
             } else {
               // The name is still listed, without attributes (node id 0:
               // no lookup counted); stat or open of it reports the error.
-              errnoFor(st.error(), "readdirplus");
+              errnoFor(req, st.error(), "readdirplus");
               e.attr.st_ino = filesystem.entryInode(InodeNumber(ino), entry).value();
               e.attr.st_mode = entry.isDirectory() ? S_IFDIR
                                : entry.kind == store::EntryKind::kSymlink ? S_IFLNK
@@ -246,6 +271,9 @@ struct FuseOps {
   using BlobHandle = std::shared_ptr<const Bytes>;
 
   static void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    if (server(req).noOpen_ && (fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC)) {
+      return (void)fuse_reply_err(req, ENOSYS);
+    }
     guard(req, "open", [&](bool& replied) {
       if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
         replied = true;
@@ -266,11 +294,28 @@ struct FuseOps {
     });
   }
 
-  static void read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-    const Bytes& data = **reinterpret_cast<BlobHandle*>(fi->fh);
-    size_t start = std::min(static_cast<size_t>(off), data.size());
-    size_t len = std::min(size, data.size() - start);
-    fuse_reply_buf(req, data.data() + start, len);
+  static void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    guard(req, "read", [&](bool& replied) {
+      BlobHandle blob;
+      if (fi->fh) {
+        blob = *reinterpret_cast<BlobHandle*>(fi->fh);
+      } else {  // zero-message open: find the content by inode
+        auto content = fs(req).content(InodeNumber(ino));
+        if (!content.ok()) {
+          replied = true;
+          if (content.error().kind == hg::ErrorKind::kInvalidArgument) {
+            return (void)fuse_reply_err(req, EISDIR);
+          }
+          return replyError(req, content.error(), "read");
+        }
+        blob = std::move(content).value();
+      }
+      const Bytes& data = *blob;
+      size_t start = std::min(static_cast<size_t>(off), data.size());
+      size_t len = std::min(size, data.size() - start);
+      replied = true;
+      fuse_reply_buf(req, data.data() + start, len);
+    });
   }
 
   static void release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
@@ -371,6 +416,7 @@ hg::Result<std::unique_ptr<FuseServer>> FuseServer::mount(FileSystem& fs,
   std::vector<std::string> argv = {"hgvfs"};
   if (options.debugFuse) argv.push_back("-d");
   std::string mountOpts = "fsname=" + options.fsName + ",subtype=hgvfs,default_permissions";
+  if (options.readOnly) mountOpts += ",ro";
   if (options.allowOther) mountOpts += ",allow_other";
   argv.push_back("-o");
   argv.push_back(mountOpts);
@@ -400,6 +446,12 @@ int FuseServer::run() {
   fuse_loop_cfg_destroy(config);
   fuse_remove_signal_handlers(session_);
   return rc;
+}
+
+bool FuseServer::firstReport(const std::string& message) {
+  std::lock_guard lock(reportedMutex_);
+  if (reported_.size() >= 4096) reported_.clear();  // bounded; old causes may log again
+  return reported_.insert(message).second;
 }
 
 void FuseServer::requestExit() {

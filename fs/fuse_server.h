@@ -13,7 +13,9 @@
 // signal handler installed by run()).
 
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "fs/file_system.h"
 
@@ -36,6 +38,11 @@ struct MountOptions {
   bool keepCache = true;       // FOPEN_KEEP_CACHE on files
   bool cacheReaddir = true;    // FOPEN_CACHE_DIR on directories
   bool readdirplus = true;     // listings carry attributes
+  bool zeroMessageOpen = true;  // files: no OPEN/RELEASE round trips
+  bool zeroMessageOpendir = true;  // directories: no OPENDIR/RELEASEDIR
+  // Mount read-only (MS_RDONLY): the kernel refuses writes itself and does
+  // not invalidate atime after every read (one GETATTR per file saved).
+  bool readOnly = true;
   unsigned maxIdleThreads = 16;
   unsigned maxThreads = 64;
 };
@@ -58,6 +65,13 @@ class FuseServer {
   MountOptions options_;
   fuse_session* session_ = nullptr;
   bool mounted_ = false;
+  // Set in init when the kernel supports opens without a request.
+  bool noOpen_ = false;
+  bool noOpendir_ = false;
+  // Causes already logged, so each is logged once. Lock order: a leaf.
+  bool firstReport(const std::string& message);
+  std::mutex reportedMutex_;
+  std::unordered_set<std::string> reported_;
 
   friend struct FuseOps;
 };

@@ -30,6 +30,7 @@ hg::Result<std::unique_ptr<ObjectStore>> ObjectStore::open(
                                              options.lmdb));
   s->trees_ = std::make_unique<LruCache<TreeId, Tree>>(options.treeCacheBytes);
   s->blobs_ = std::make_unique<LruCache<hg::Node, Bytes>>(options.blobCacheBytes);
+  s->blobBudget_ = options.blobCacheBytes;
   s->writer_ = std::thread([p = s.get()] { p->writerLoop(); });
   return s;
 }
@@ -171,6 +172,12 @@ hg::Result<std::shared_ptr<const Tree>> ObjectStore::tree(const TreeId& id) {
 
 hg::Result<std::shared_ptr<const Bytes>> ObjectStore::blob(ByteView path, const hg::Node& node) {
   if (auto cached = blobs_->get(node)) return cached;
+  {
+    std::lock_guard lock(largeMutex_);
+    for (const auto& [n, b] : large_) {
+      if (b && n == node) return b;
+    }
+  }
   HG_ASSIGN_OR_RETURN(auto stored, env_->get(env_->dbi(kBlobs), node.view()));
   std::shared_ptr<const Bytes> content;
   if (stored) {
@@ -184,7 +191,13 @@ hg::Result<std::shared_ptr<const Bytes>> ObjectStore::blob(ByteView path, const 
     queueWrite(kBlobs, node, *content);
     queueWrite(kSizes, node, encodeSize(content->size()));
   }
-  blobs_->put(node, content, content->size() + sizeof(Bytes) + 64);
+  size_t cost = content->size() + sizeof(Bytes) + 64;
+  if (cost > blobBudget_) {
+    std::lock_guard lock(largeMutex_);
+    large_[nextLarge_++ % kLargeSlots] = {node, content};
+  } else {
+    blobs_->put(node, content, cost);
+  }
   return content;
 }
 

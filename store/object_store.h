@@ -21,6 +21,7 @@
 //
 // Thread rules: every method may be called from any number of threads.
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -91,6 +92,13 @@ class ObjectStore {
   std::unique_ptr<LmdbEnv> env_;
   std::unique_ptr<LruCache<TreeId, Tree>> trees_;
   std::unique_ptr<LruCache<hg::Node, Bytes>> blobs_;
+  // Blobs too big for the LRU: the last few read stay here, so a large file
+  // read in many pieces is fetched once. Lock order: a leaf.
+  static constexpr size_t kLargeSlots = 2;
+  std::mutex largeMutex_;
+  std::array<std::pair<hg::Node, std::shared_ptr<const Bytes>>, kLargeSlots> large_;
+  size_t nextLarge_ = 0;
+  size_t blobBudget_ = 0;
 
   struct PendingWrite {
     size_t db;
