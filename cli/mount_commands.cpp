@@ -213,33 +213,8 @@ int mountCommand(const MountArgs& args) {
   auto written = fs::writeClientConfig(client);
   if (!written.ok()) return error(written.error().message());
 
-  // Until the daemon has its own log, this process logs there too.
-  setUpLogging(fs::logFile(client.directory), args.logLevel, false);
-  // Import the revision here, where a terminal can show progress; the
-  // daemon then finds it imported (one lookup).
-  {
-    std::shared_ptr<const hg::Repository> shared(std::move(repo).value());
-    auto objects = store::ObjectStore::open(shared, fs::cacheDirectoryFor(shared->storePath()));
-    if (!objects.ok()) return error(objects.error().message());
-    auto imported = (*objects)->isImported(*rev);
-    if (!imported.ok()) return error(imported.error().message());
-    if (!*imported) {
-      bool tty = isatty(2);
-      auto progress = [&](const char* phase, size_t done, size_t total) {
-        if (!tty) return;
-        if (total) {
-          std::fprintf(stderr, "\rimporting %s: %s %zu/%zu   ", node.substr(0, 12).c_str(), phase,
-                       done, total);
-        } else {
-          std::fprintf(stderr, "\rimporting %s: %s   ", node.substr(0, 12).c_str(), phase);
-        }
-      };
-      auto root = (*objects)->importCommit(*rev, progress);
-      if (tty) std::fprintf(stderr, "\n");
-      if (!root.ok()) return error(root.error().message());
-    }
-  }
-
+  // The daemon imports the revision if needed (reporting progress through
+  // the ready pipe, shown here on a terminal) and then mounts.
   if (args.foreground) {
     setUpLogging(fs::logFile(client.directory), args.logLevel, true);
     return fs::runDaemon(daemonOptions(args, client), -1);
@@ -279,22 +254,37 @@ int mountCommand(const MountArgs& args) {
     close(ready[0]);
     return error(std::string("cannot start the daemon: ") + strerror(rc));
   }
-  std::string answer;
+  // Lines from the daemon: "progress PHASE DONE TOTAL", then "ok" or
+  // "error: MESSAGE".
+  std::string answer, pending;
+  bool tty = isatty(2), progressShown = false;
   char buf[512];
-  while (true) {
+  while (answer.empty()) {
     ssize_t n = read(ready[0], buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    answer.append(buf, static_cast<size_t>(n));
+    pending.append(buf, static_cast<size_t>(n));
+    size_t nl;
+    while (answer.empty() && (nl = pending.find('\n')) != std::string::npos) {
+      std::string line = pending.substr(0, nl);
+      pending.erase(0, nl + 1);
+      if (line.rfind("progress ", 0) == 0) {
+        if (tty) {
+          std::fprintf(stderr, "\rimporting %s: %s   ", node.substr(0, 12).c_str(),
+                       line.substr(9).c_str());
+          progressShown = true;
+        }
+      } else {
+        answer = line;
+      }
+    }
   }
-  close(ready[0]);
+  if (progressShown) std::fprintf(stderr, "\n");
+  if (answer.empty()) answer = pending;
   if (answer.rfind("ok", 0) != 0) {
     int status = 0;
     waitpid(pid, &status, 0);
-    if (answer.rfind("error: ", 0) == 0) {
-      while (!answer.empty() && answer.back() == '\n') answer.pop_back();
-      return error(answer.substr(7));
-    }
+    if (answer.rfind("error: ", 0) == 0) return error(answer.substr(7));
     return error("the daemon died before mounting; see " + fs::logFile(client.directory));
   }
   // The mount answers once the daemon's loop serves this stat.

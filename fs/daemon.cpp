@@ -1,5 +1,6 @@
 #include "fs/daemon.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -23,6 +24,9 @@ void tell(int& fd, const std::string& message) {
 }  // namespace
 
 int runDaemon(const DaemonOptions& options, int readyFd) {
+  // FUSE requests run on many short-lived threads; one malloc arena per
+  // thread would hold freed memory per thread. Two arenas are plenty here.
+  mallopt(M_ARENA_MAX, 2);
   const ClientConfig& client = options.client;
   auto fail = [&](const std::string& message) {
     log().error("{}", message);
@@ -43,7 +47,21 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
                                           storeOptions);
   if (!objects.ok()) return fail(objects.error().message());
   std::shared_ptr<store::ObjectStore> store(std::move(objects).value());
-  auto root = store->importCommit(*rev);
+  // Progress of a first import goes to whoever waits for the mount.
+  bool tty = readyFd < 0 && isatty(2);
+  auto progress = [&](const char* phase, size_t done, size_t total) {
+    std::string line = std::string(phase) + (total ? " " + std::to_string(done) + "/" +
+                                                         std::to_string(total)
+                                                   : "");
+    if (readyFd >= 0) {
+      line = "progress " + line + "\n";
+      (void)!::write(readyFd, line.data(), line.size());
+    } else if (tty) {
+      std::fprintf(stderr, "\rimporting: %s   ", line.c_str());
+    }
+  };
+  auto root = store->importCommit(*rev, progress);
+  if (tty) std::fprintf(stderr, "\n");
   if (!root.ok()) return fail(root.error().message());
 
   FileSystemOptions fsOptions;
@@ -77,8 +95,9 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
   server->reset();  // unmounts if the loop ended for another reason
   store->flush();
   unlink(pidFile(client.directory).c_str());
-  log().info("unmounted {} (loop returned {}); {} inodes were loaded", client.mountPoint, rc,
-             filesystem.inodes().size());
+  log().info("unmounted {} (loop returned {}); {} inodes were loaded, using {} bytes",
+             client.mountPoint, rc, filesystem.inodes().size(),
+             filesystem.inodes().memoryUsage());
   spdlog::default_logger()->flush();
   return rc < 0 ? 1 : 0;
 }

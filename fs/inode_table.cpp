@@ -5,7 +5,22 @@
 
 namespace hgvfs::fs {
 
-InodeTable::InodeTable(const store::TreeId& rootTree) {
+size_t InodeTable::ChildHash::operator()(const ChildKey& k) const {
+  return std::hash<ByteView>()(k.name) * 31 + std::hash<uint64_t>()(k.parent);
+}
+
+size_t InodeTable::ChildHash::operator()(uint64_t ino) const {
+  const Inode& n = table->inodes_.at(ino);
+  return (*this)(ChildKey{n.parent, n.name});
+}
+
+bool InodeTable::ChildEqual::operator()(const ChildKey& k, uint64_t ino) const {
+  const Inode& n = table->inodes_.at(ino);
+  return n.parent == k.parent && ByteView(n.name) == k.name;
+}
+
+InodeTable::InodeTable(const store::TreeId& rootTree)
+    : byName_(16, ChildHash{this}, ChildEqual{this}) {
   Inode root{};
   root.parent = kRootInode.value();
   root.nlookup = 1;  // the kernel never forgets the root
@@ -13,13 +28,6 @@ InodeTable::InodeTable(const store::TreeId& rootTree) {
   root.id = rootTree.raw();
   root.kind = store::EntryKind::kDirectory;
   inodes_.emplace(kRootInode.value(), std::move(root));
-}
-
-Bytes InodeTable::childKey(uint64_t parent, ByteView name) {
-  Bytes key(sizeof parent + name.size(), '\0');
-  std::memcpy(key.data(), &parent, sizeof parent);
-  std::memcpy(key.data() + sizeof parent, name.data(), name.size());
-  return key;
 }
 
 std::optional<InodeInfo> InodeTable::get(InodeNumber ino) const {
@@ -32,20 +40,20 @@ std::optional<InodeInfo> InodeTable::get(InodeNumber ino) const {
 
 InodeInfo InodeTable::lookupChild(InodeNumber parent, const store::TreeEntry& entry,
                                   bool countLookup) {
-  Bytes key = childKey(parent.value(), entry.name);
-  {
+  ChildKey key{parent.value(), entry.name};
+  if (!countLookup) {
     std::shared_lock lock(mutex_);
     auto it = byName_.find(key);
-    if (it != byName_.end() && !countLookup) {
-      const Inode& n = inodes_.at(it->second);
-      return InodeInfo{InodeNumber(it->second), parent, n.kind, n.id, n.size};
+    if (it != byName_.end()) {
+      const Inode& n = inodes_.at(*it);
+      return InodeInfo{InodeNumber(*it), parent, n.kind, n.id, n.size};
     }
   }
   std::unique_lock lock(mutex_);
   auto it = byName_.find(key);
   uint64_t ino;
   if (it != byName_.end()) {
-    ino = it->second;
+    ino = *it;
   } else {
     ino = next_++;
     Inode n{};
@@ -55,7 +63,7 @@ InodeInfo InodeTable::lookupChild(InodeNumber parent, const store::TreeEntry& en
     n.kind = entry.kind;
     n.name = entry.name;
     inodes_.emplace(ino, std::move(n));
-    byName_.emplace(std::move(key), ino);
+    byName_.insert(ino);  // hashes through inodes_, so after the emplace
     ++inodes_.at(parent.value()).children;
   }
   Inode& n = inodes_.at(ino);
@@ -80,7 +88,7 @@ void InodeTable::releaseLocked(uint64_t ino) {
     Inode& n = it->second;
     if (n.nlookup > 0 || n.children > 0) return;
     uint64_t parent = n.parent;
-    byName_.erase(childKey(parent, n.name));
+    byName_.erase(ino);  // hashes through inodes_, so before the erase
     inodes_.erase(it);
     auto p = inodes_.find(parent);
     if (p == inodes_.end()) return;
@@ -120,16 +128,15 @@ size_t InodeTable::size() const {
 
 size_t InodeTable::memoryUsage() const {
   std::shared_lock lock(mutex_);
-  // Node allocations of both maps plus their bucket arrays, and names
-  // that do not fit in the string's inline buffer.
-  size_t bytes = inodes_.bucket_count() * sizeof(void*) + byName_.bucket_count() * sizeof(void*);
-  bytes += inodes_.size() * (sizeof(std::pair<const uint64_t, Inode>) + sizeof(void*));
-  bytes += byName_.size() * (sizeof(std::pair<const Bytes, uint64_t>) + 2 * sizeof(void*));
+  // Per inode: one node in each table (malloc rounds to 16 bytes, plus its
+  // 8-byte header), the bucket pointers, and names too long to be inline.
+  auto chunk = [](size_t n) { return (n + 8 + 15) / 16 * 16; };
+  size_t mapNode = chunk(sizeof(void*) + sizeof(std::pair<const uint64_t, Inode>));
+  size_t setNode = chunk(sizeof(void*) + sizeof(uint64_t) + sizeof(size_t));
+  size_t bytes = (inodes_.bucket_count() + byName_.bucket_count()) * sizeof(void*);
+  bytes += inodes_.size() * mapNode + byName_.size() * setNode;
   for (const auto& [ino, n] : inodes_) {
-    if (n.name.size() > 15) bytes += n.name.capacity() + 1;
-  }
-  for (const auto& [key, ino] : byName_) {
-    if (key.size() > 15) bytes += key.capacity() + 1;
+    if (n.name.size() > 15) bytes += chunk(n.name.capacity() + 1);
   }
   return bytes;
 }

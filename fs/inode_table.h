@@ -25,6 +25,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "hgbridge/bytes.h"
 #include "hgbridge/node.h"
@@ -90,13 +91,31 @@ class InodeTable {
     store::EntryKind kind;
     Bytes name;
   };
-  static Bytes childKey(uint64_t parent, ByteView name);
+  // The child index holds inode numbers only; hashing and comparing look
+  // the parent and name up in inodes_, so each name is stored once.
+  struct ChildKey {
+    uint64_t parent;
+    ByteView name;
+  };
+  struct ChildHash {
+    using is_transparent = void;
+    const InodeTable* table;
+    size_t operator()(const ChildKey& k) const;
+    size_t operator()(uint64_t ino) const;
+  };
+  struct ChildEqual {
+    using is_transparent = void;
+    const InodeTable* table;
+    bool operator()(uint64_t a, uint64_t b) const { return a == b; }
+    bool operator()(const ChildKey& k, uint64_t ino) const;
+    bool operator()(uint64_t ino, const ChildKey& k) const { return (*this)(k, ino); }
+  };
   void releaseLocked(uint64_t ino);
 
   mutable std::shared_mutex mutex_;
   uint64_t next_ = 2;
   std::unordered_map<uint64_t, Inode> inodes_;
-  std::unordered_map<Bytes, uint64_t> byName_;  // childKey(parent, name) → inode
+  std::unordered_set<uint64_t, ChildHash, ChildEqual> byName_;
 };
 
 }  // namespace hgvfs::fs

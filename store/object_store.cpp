@@ -18,6 +18,9 @@ Bytes encodeSize(uint64_t v) {
 }
 
 constexpr size_t kMaxBatch = 4096;
+// Blob writes queued beyond this are dropped rather than held in memory (a
+// cold `cat` of a whole tree reads faster than LMDB commits).
+constexpr size_t kMaxQueuedBytes = size_t{64} << 20;
 
 }  // namespace
 
@@ -44,12 +47,15 @@ ObjectStore::~ObjectStore() {
   if (writer_.joinable()) writer_.join();
 }
 
-void ObjectStore::queueWrite(size_t db, const hg::Node& key, Bytes value) {
+bool ObjectStore::queueWrite(size_t db, const hg::Node& key, Bytes value, bool droppable) {
   {
     std::lock_guard lock(queueMutex_);
+    if (droppable && queuedBytes_ + value.size() > kMaxQueuedBytes) return false;
+    queuedBytes_ += value.size();
     queue_.push_back({db, key, std::move(value)});
   }
   queueCv_.notify_one();
+  return true;
 }
 
 void ObjectStore::writerLoop() {
@@ -63,6 +69,7 @@ void ObjectStore::writerLoop() {
       batch.assign(std::make_move_iterator(queue_.begin()),
                    std::make_move_iterator(queue_.begin() + static_cast<long>(n)));
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(n));
+      for (const auto& w : batch) queuedBytes_ -= w.value.size();
       inFlight_ = batch.size();
     }
     hg::Status status = env_->write([&](MDB_txn* txn) -> hg::Status {
@@ -188,7 +195,7 @@ hg::Result<std::shared_ptr<const Bytes>> ObjectStore::blob(ByteView path, const 
     HG_ASSIGN_OR_RETURN(Bytes text, fl.read(node));
     ++blobHgReads_;
     content = std::make_shared<const Bytes>(std::move(text));
-    queueWrite(kBlobs, node, *content);
+    queueWrite(kBlobs, node, *content, /*droppable=*/true);
     queueWrite(kSizes, node, encodeSize(content->size()));
   }
   size_t cost = content->size() + sizeof(Bytes) + 64;

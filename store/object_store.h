@@ -82,7 +82,9 @@ class ObjectStore {
 
  private:
   ObjectStore() = default;
-  void queueWrite(size_t db, const hg::Node& key, Bytes value);
+  // Queues a cache write; false (and nothing queued) when `droppable` and
+  // the queue already holds too many bytes: the cache is only a cache.
+  bool queueWrite(size_t db, const hg::Node& key, Bytes value, bool droppable = false);
   void writerLoop();
   hg::Result<hg::Node> manifestNodeOf(hg::Revision rev) const;
 
@@ -110,6 +112,7 @@ class ObjectStore {
   std::condition_variable queueCv_;
   std::condition_variable flushedCv_;
   std::vector<PendingWrite> queue_;
+  size_t queuedBytes_ = 0;  // bounded: past kMaxQueuedBytes, blob writes are dropped
   size_t inFlight_ = 0;
   bool stopping_ = false;
   std::thread writer_;
