@@ -22,8 +22,8 @@
 namespace hgvfs::cli {
 namespace {
 
-using hg::ByteView;
 using hg::Bytes;
+using hg::ByteView;
 
 constexpr int kAbort = 255;
 
@@ -298,8 +298,7 @@ int debugReadAll(const std::string& repoPath, const std::string& rev, int thread
                                    return hg::okStatus();
                                  });
   if (!status.ok()) return fail(status.error());
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("files=%zu bytes=%llu seconds=%.3f\n", manifest->size(),
               static_cast<unsigned long long>(bytes.load()), seconds);
   return 0;

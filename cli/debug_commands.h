@@ -10,7 +10,8 @@
 namespace hgvfs::cli {
 
 int debugManifest(const std::string& repo, const std::string& rev);
-int debugCat(const std::string& repo, const std::string& rev, const std::vector<std::string>& paths);
+int debugCat(const std::string& repo, const std::string& rev,
+             const std::vector<std::string>& paths);
 int debugVerify(const std::string& repo);
 int debugArchive(const std::string& repo, const std::string& rev, const std::string& dest);
 int debugReadAll(const std::string& repo, const std::string& rev, int threads);

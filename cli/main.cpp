@@ -65,9 +65,10 @@ int main(int argc, char** argv) {
                     "memory for directory listings in the daemon (default 64)");
   const std::vector<std::string> kCacheFeatures = {"keep-cache", "cache-readdir", "readdirplus",
                                                    "timeouts"};
-  mount->add_option("--no-kernel-cache", mountArgs.noKernelCache,
-                    "turn off a kernel caching feature, for benchmarks: keep-cache, "
-                    "cache-readdir, readdirplus, timeouts (repeatable)")
+  mount
+      ->add_option("--no-kernel-cache", mountArgs.noKernelCache,
+                   "turn off a kernel caching feature, for benchmarks: keep-cache, "
+                   "cache-readdir, readdirplus, timeouts (repeatable)")
       ->check(CLI::IsMember(kCacheFeatures))
       ->group("Benchmarking");
   mount->add_option("REPO", mountArgs.repository)->required();

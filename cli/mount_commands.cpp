@@ -132,7 +132,7 @@ fs::DaemonOptions daemonOptions(const MountArgs& args, const fs::ClientConfig& c
 
 // The options the daemon needs, as `hgvfs __daemon` arguments.
 std::vector<std::string> daemonArguments(const MountArgs& args) {
-  std::vector<std::string> argv = {"--log-level", args.logLevel,
+  std::vector<std::string> argv = {"--log-level",     args.logLevel,
                                    "--blob-cache-mb", std::to_string(args.blobCacheMb),
                                    "--tree-cache-mb", std::to_string(args.treeCacheMb)};
   if (args.allowOther) argv.push_back("--allow-other");
@@ -222,8 +222,8 @@ int mountCommand(const MountArgs& args) {
 
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) != 0) return error(std::string("pipe: ") + strerror(errno));
-  int logFd = open(fs::logFile(client.directory).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                   0600);
+  int logFd =
+      open(fs::logFile(client.directory).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (logFd < 0) return error("cannot open the log: " + std::string(strerror(errno)));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);

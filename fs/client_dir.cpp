@@ -127,8 +127,9 @@ std::vector<ClientConfig> listClients() {
     if (c.ok()) out.push_back(*c);
   }
   closedir(d);
-  std::sort(out.begin(), out.end(),
-            [](const ClientConfig& a, const ClientConfig& b) { return a.mountPoint < b.mountPoint; });
+  std::sort(out.begin(), out.end(), [](const ClientConfig& a, const ClientConfig& b) {
+    return a.mountPoint < b.mountPoint;
+  });
   return out;
 }
 

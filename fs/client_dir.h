@@ -25,7 +25,7 @@ struct ClientConfig {
   std::string directory;   // the client directory
   std::string repository;  // the backing repository's root
   std::string mountPoint;
-  std::string revision;    // the mounted changeset, full hex
+  std::string revision;  // the mounted changeset, full hex
 };
 
 // The client directory for mount point `mountPoint` (an absolute path).

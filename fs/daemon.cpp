@@ -43,16 +43,15 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
   store::ObjectStoreOptions storeOptions;
   storeOptions.blobCacheBytes = options.blobCacheBytes;
   storeOptions.treeCacheBytes = options.treeCacheBytes;
-  auto objects = store::ObjectStore::open(shared, cacheDirectoryFor(shared->storePath()),
-                                          storeOptions);
+  auto objects =
+      store::ObjectStore::open(shared, cacheDirectoryFor(shared->storePath()), storeOptions);
   if (!objects.ok()) return fail(objects.error().message());
   std::shared_ptr<store::ObjectStore> store(std::move(objects).value());
   // Progress of a first import goes to whoever waits for the mount.
   bool tty = readyFd < 0 && isatty(2);
   auto progress = [&](const char* phase, size_t done, size_t total) {
-    std::string line = std::string(phase) + (total ? " " + std::to_string(done) + "/" +
-                                                         std::to_string(total)
-                                                   : "");
+    std::string line = std::string(phase) +
+                       (total ? " " + std::to_string(done) + "/" + std::to_string(total) : "");
     if (readyFd >= 0) {
       line = "progress " + line + "\n";
       (void)!::write(readyFd, line.data(), line.size());
@@ -86,8 +85,8 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
     std::ofstream pid(pidFile(client.directory), std::ios::trunc);
     pid << getpid() << "\n";
   }
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-                  .count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   log().info("mounted {} revision {} at {} ({:.1f} ms)", client.repository, client.revision,
              client.mountPoint, ms);
   tell(readyFd, "ok");
@@ -96,8 +95,7 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
   store->flush();
   unlink(pidFile(client.directory).c_str());
   log().info("unmounted {} (loop returned {}); {} inodes were loaded, using {} bytes",
-             client.mountPoint, rc, filesystem.inodes().size(),
-             filesystem.inodes().memoryUsage());
+             client.mountPoint, rc, filesystem.inodes().size(), filesystem.inodes().memoryUsage());
   spdlog::default_logger()->flush();
   return rc < 0 ? 1 : 0;
 }

@@ -45,7 +45,7 @@ hg::Result<struct stat> FileSystem::attributes(const InodeInfo& info) {
     case store::EntryKind::kExecutable:
     case store::EntryKind::kSymlink: {
       HG_ASSIGN_OR_RETURN(uint64_t size, sizeOf(info));
-      st.st_mode = info.kind == store::EntryKind::kSymlink ? (S_IFLNK | 0777)
+      st.st_mode = info.kind == store::EntryKind::kSymlink      ? (S_IFLNK | 0777)
                    : info.kind == store::EntryKind::kExecutable ? (S_IFREG | 0755)
                                                                 : (S_IFREG | 0644);
       st.st_nlink = 1;
@@ -73,8 +73,7 @@ hg::Result<struct stat> FileSystem::lookup(InodeNumber parent, ByteView name) {
   return lookupEntry(parent, *entry);
 }
 
-hg::Result<struct stat> FileSystem::lookupEntry(InodeNumber parent,
-                                                const store::TreeEntry& entry) {
+hg::Result<struct stat> FileSystem::lookupEntry(InodeNumber parent, const store::TreeEntry& entry) {
   InodeInfo child = inodes_.lookupChild(parent, entry, /*countLookup=*/true);
   auto st = attributes(child);
   if (!st.ok()) inodes_.forget(child.ino, 1);  // the kernel will not learn of it

@@ -150,8 +150,7 @@ struct FuseOps {
       replied = true;
       if (!target.ok()) return replyError(req, target.error(), "readlink");
       if (target->find('\0') != Bytes::npos || target->empty()) {
-        log().error("readlink: EIO: inode {} has a symlink target that is empty or holds NUL",
-                    ino);
+        log().error("readlink: EIO: inode {} has a symlink target that is empty or holds NUL", ino);
         return (void)fuse_reply_err(req, EIO);
       }
       fuse_reply_readlink(req, target->c_str());
@@ -231,7 +230,7 @@ struct FuseOps {
               // no lookup counted); stat or open of it reports the error.
               errnoFor(req, st.error(), "readdirplus");
               e.attr.st_ino = filesystem.entryInode(InodeNumber(ino), entry).value();
-              e.attr.st_mode = entry.isDirectory() ? S_IFDIR
+              e.attr.st_mode = entry.isDirectory()                        ? S_IFDIR
                                : entry.kind == store::EntryKind::kSymlink ? S_IFLNK
                                                                           : S_IFREG;
             }
@@ -246,7 +245,7 @@ struct FuseOps {
           } else {
             const auto& entry = entries[i - 2];
             st.st_ino = filesystem.entryInode(InodeNumber(ino), entry).value();
-            st.st_mode = entry.isDirectory() ? S_IFDIR
+            st.st_mode = entry.isDirectory()                        ? S_IFDIR
                          : entry.kind == store::EntryKind::kSymlink ? S_IFLNK
                                                                     : S_IFREG;
           }

@@ -35,10 +35,10 @@ struct MountOptions {
   double negativeTimeout = 86400;
   // Kernel caching switches; all on by default. The benchmark turns them off
   // one at a time to measure what each buys (scripts/bench-mount).
-  bool keepCache = true;       // FOPEN_KEEP_CACHE on files
-  bool cacheReaddir = true;    // FOPEN_CACHE_DIR on directories
-  bool readdirplus = true;     // listings carry attributes
-  bool zeroMessageOpen = true;  // files: no OPEN/RELEASE round trips
+  bool keepCache = true;           // FOPEN_KEEP_CACHE on files
+  bool cacheReaddir = true;        // FOPEN_CACHE_DIR on directories
+  bool readdirplus = true;         // listings carry attributes
+  bool zeroMessageOpen = true;     // files: no OPEN/RELEASE round trips
   bool zeroMessageOpendir = true;  // directories: no OPENDIR/RELEASEDIR
   // Mount read-only (MS_RDONLY): the kernel refuses writes itself and does
   // not invalidate atime after every read (one GETATTR per file saved).

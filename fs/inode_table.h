@@ -33,8 +33,8 @@
 
 namespace hgvfs::fs {
 
-using hg::ByteView;
 using hg::Bytes;
+using hg::ByteView;
 
 class InodeNumber {
  public:

@@ -88,10 +88,20 @@ const std::set<std::string>& supportedRequirements() {
   // changelog and manifest; bookmarksinstore only moves the bookmarks file;
   // exp-compression-none only means new chunks are stored uncompressed.
   static const std::set<std::string> kSupported = {
-      "revlogv1",     "store",          "fncache",         "dotencode",
-      "generaldelta", "sparserevlog",   "revlog-compression-zstd",
-      "share-safe",   "shared",         "relshared",       "dirstate-v2",
-      "persistent-nodemap", "bookmarksinstore", "exp-compression-none",
+      "revlogv1",
+      "store",
+      "fncache",
+      "dotencode",
+      "generaldelta",
+      "sparserevlog",
+      "revlog-compression-zstd",
+      "share-safe",
+      "shared",
+      "relshared",
+      "dirstate-v2",
+      "persistent-nodemap",
+      "bookmarksinstore",
+      "exp-compression-none",
   };
   return kSupported;
 }
@@ -103,7 +113,8 @@ Result<std::unique_ptr<Repository>> Repository::open(const std::string& path) {
   if (!isDirectory(repo->dotHg_)) {
     return notFound("no repository found (.hg not found)", path);
   }
-  HG_ASSIGN_OR_RETURN(repo->requirements_.working, readRequires(joinPath(repo->dotHg_, "requires")));
+  HG_ASSIGN_OR_RETURN(repo->requirements_.working,
+                      readRequires(joinPath(repo->dotHg_, "requires")));
   const Requirements& req = repo->requirements_;
 
   repo->shared_ = repo->dotHg_;
@@ -127,8 +138,7 @@ Result<std::unique_ptr<Repository>> Repository::open(const std::string& path) {
   for (const auto* set : {&req.working, &req.store}) {
     for (const auto& r : *set) {
       if (!supportedRequirements().count(r)) {
-        return unsupported("repository requires '" + r + "', which hgvfs does not support",
-                           path);
+        return unsupported("repository requires '" + r + "', which hgvfs does not support", path);
       }
     }
   }
@@ -223,7 +233,8 @@ Result<std::vector<Bytes>> Repository::filelogPaths() const {
         size_t nl = t.find('\n', start);
         if (nl == ByteView::npos) nl = t.size();
         ByteView line = t.substr(start, nl - start);
-        if (line.size() > 7 && line.substr(0, 5) == "data/" && line.substr(line.size() - 2) == ".i") {
+        if (line.size() > 7 && line.substr(0, 5) == "data/" &&
+            line.substr(line.size() - 2) == ".i") {
           paths.push_back(decodeDirectories(line.substr(5, line.size() - 7)));
         }
         start = nl + 1;

@@ -41,7 +41,7 @@ class Repository {
   static Result<std::unique_ptr<Repository>> open(const std::string& path);
 
   const std::string& root() const { return root_; }
-  const std::string& dotHg() const { return dotHg_; }        // this repo's .hg
+  const std::string& dotHg() const { return dotHg_; }         // this repo's .hg
   const std::string& sharedDotHg() const { return shared_; }  // source .hg (== dotHg if not shared)
   const std::string& storePath() const { return store_; }
   const Requirements& requirements() const { return requirements_; }

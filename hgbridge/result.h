@@ -46,7 +46,7 @@ Error invalidArgument(std::string what, std::string where = {});
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
@@ -77,14 +77,14 @@ inline Status okStatus() { return Ok{}; }
 // Propagates a failed Result out of the enclosing function.
 #define HG_TRY_CONCAT_(a, b) a##b
 #define HG_TRY_CONCAT(a, b) HG_TRY_CONCAT_(a, b)
-#define HG_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
-  auto tmp = (expr);                              \
+#define HG_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)   \
+  auto tmp = (expr);                                \
   if (!tmp.ok()) return std::move(tmp).takeError(); \
   lhs = std::move(tmp).value()
 #define HG_ASSIGN_OR_RETURN(lhs, expr) \
   HG_ASSIGN_OR_RETURN_IMPL_(HG_TRY_CONCAT(hg_result_, __LINE__), lhs, expr)
-#define HG_RETURN_IF_ERROR(expr)                                   \
-  do {                                                             \
-    auto hg_status_ = (expr);                                      \
+#define HG_RETURN_IF_ERROR(expr)                                    \
+  do {                                                              \
+    auto hg_status_ = (expr);                                       \
     if (!hg_status_.ok()) return std::move(hg_status_).takeError(); \
   } while (0)

@@ -33,8 +33,7 @@ std::string revWhere(const std::string& name, Revision r) {
   return name + " revision " + std::to_string(r.value());
 }
 
-Result<Bytes> inflateZlib(ByteView chunk, size_t limit, bool prefixOnly,
-                          const std::string& where) {
+Result<Bytes> inflateZlib(ByteView chunk, size_t limit, bool prefixOnly, const std::string& where) {
   z_stream zs{};
   if (inflateInit(&zs) != Z_OK) return ioError(ENOMEM, "zlib init failed", where);
   Bytes out;
@@ -169,9 +168,9 @@ Result<RevlogIndex> RevlogIndex::parse(ByteView file, const std::string& name) {
   index.version_ = header & 0xFFFF;
   uint32_t flags = header & ~0xFFFFu;
   if (index.version_ != kRevlogV1) {
-    return unsupported("revlog version " + std::to_string(index.version_) +
-                           " (only version 1 is supported)",
-                       name);
+    return unsupported(
+        "revlog version " + std::to_string(index.version_) + " (only version 1 is supported)",
+        name);
   }
   if (flags & ~(kFlagInlineData | kFlagGeneralDelta)) {
     return unsupported("unknown revlog flags " + std::to_string(flags >> 16), name);
@@ -179,9 +178,8 @@ Result<RevlogIndex> RevlogIndex::parse(ByteView file, const std::string& name) {
   index.inline_ = flags & kFlagInlineData;
   index.generalDelta_ = flags & kFlagGeneralDelta;
   if (!index.inline_ && file.size() % kIndexEntrySize != 0) {
-    return corrupt("index truncated (size " + std::to_string(file.size()) +
-                       " is not a multiple of 64)",
-                   name);
+    return corrupt(
+        "index truncated (size " + std::to_string(file.size()) + " is not a multiple of 64)", name);
   }
   index.entries_.reserve(index.inline_ ? 16 : file.size() / kIndexEntrySize);
   size_t pos = 0;
@@ -320,8 +318,8 @@ Result<std::shared_ptr<Revlog>> Revlog::build(std::shared_ptr<const FileBytes> i
     auto d = FileBytes::open(dataPath);
     if (!d.ok()) {
       Error e = std::move(d).takeError();
-      if (e.kind == ErrorKind::kNotFound) return corrupt("data file missing (" + dataPath + ")",
-                                                         rl->name_);
+      if (e.kind == ErrorKind::kNotFound)
+        return corrupt("data file missing (" + dataPath + ")", rl->name_);
       return e;
     }
     rl->dataFile_ = std::move(d).value();

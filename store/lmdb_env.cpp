@@ -31,7 +31,7 @@ hg::Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& dir,
                                                    const Options& options) {
   std::unique_ptr<LmdbEnv> env(new LmdbEnv());
   env->path_ = dir;
-  for (size_t slash = dir.find('/', 1); ; slash = dir.find('/', slash + 1)) {
+  for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
     std::string part = dir.substr(0, slash);
     if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
       return hg::ioError(errno, std::string("cannot create cache directory: ") + strerror(errno),

@@ -29,8 +29,9 @@ hg::Result<std::unique_ptr<ObjectStore>> ObjectStore::open(
     const ObjectStoreOptions& options) {
   std::unique_ptr<ObjectStore> s(new ObjectStore());
   s->repo_ = std::move(repo);
-  HG_ASSIGN_OR_RETURN(s->env_, LmdbEnv::open(cacheDir, {"trees", "manifest-trees", "blobs", "sizes"},
-                                             options.lmdb));
+  HG_ASSIGN_OR_RETURN(
+      s->env_,
+      LmdbEnv::open(cacheDir, {"trees", "manifest-trees", "blobs", "sizes"}, options.lmdb));
   s->trees_ = std::make_unique<LruCache<TreeId, Tree>>(options.treeCacheBytes);
   s->blobs_ = std::make_unique<LruCache<hg::Node, Bytes>>(options.blobCacheBytes);
   s->blobBudget_ = options.blobCacheBytes;
@@ -127,8 +128,9 @@ hg::Result<TreeId> ObjectStore::importCommit(hg::Revision rev, const ImportProgr
   BuiltTrees built;
   bool incremental = false;
   const hg::Revlog& cl = repo_->changelog().revlog();
-  for (hg::Revision parent : rev.isNull() ? std::vector<hg::Revision>{}
-                                          : std::vector<hg::Revision>{cl.entry(rev).p1, cl.entry(rev).p2}) {
+  for (hg::Revision parent : rev.isNull()
+                                 ? std::vector<hg::Revision>{}
+                                 : std::vector<hg::Revision>{cl.entry(rev).p1, cl.entry(rev).p2}) {
     if (parent.isNull()) continue;
     auto parentMf = manifestNodeOf(parent);
     if (!parentMf.ok()) continue;

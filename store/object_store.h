@@ -58,9 +58,9 @@ using ImportProgress = std::function<void(const char* phase, size_t done, size_t
 class ObjectStore {
  public:
   // `cacheDir` holds the LMDB environment (created if needed).
-  static hg::Result<std::unique_ptr<ObjectStore>> open(
-      std::shared_ptr<const hg::Repository> repo, const std::string& cacheDir,
-      const ObjectStoreOptions& options = {});
+  static hg::Result<std::unique_ptr<ObjectStore>> open(std::shared_ptr<const hg::Repository> repo,
+                                                       const std::string& cacheDir,
+                                                       const ObjectStoreOptions& options = {});
   ~ObjectStore();
 
   const hg::Repository& repository() const { return *repo_; }

@@ -1,7 +1,7 @@
 #include "store/tree.h"
 
-#include <climits>
 #include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "hgbridge/sha1.h"

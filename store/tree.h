@@ -26,8 +26,8 @@
 
 namespace hgvfs::store {
 
-using hg::ByteView;
 using hg::Bytes;
+using hg::ByteView;
 
 // The id of a Tree (SHA-1 of its serialized form). Distinct from hg::Node so
 // a tree id is never passed where a file node is meant.

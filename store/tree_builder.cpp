@@ -59,9 +59,8 @@ class Builder {
       if (auto why = invalidNameReason(name)) {
         for (size_t k = i; k < end; ++k) skip(entries_[k].path, "directory " + *why);
       } else {
-        children.push_back({Bytes(name), EntryKind::kDirectory, subdirectory(i, end, dirPrefix,
-                                                                             name, base)
-                                                                    .raw()});
+        children.push_back({Bytes(name), EntryKind::kDirectory,
+                            subdirectory(i, end, dirPrefix, name, base).raw()});
       }
       i = end;
     }

@@ -18,7 +18,7 @@ void putBe32(std::string& s, uint32_t v) {
 std::string inlineRevlog(const std::string& chunk, int32_t textLength) {
   std::string index;
   putBe32(index, kRevlogV1 | kFlagInlineData | kFlagGeneralDelta);  // header over offset
-  putBe32(index, 0);                                                  // offset low + flags
+  putBe32(index, 0);                                                // offset low + flags
   putBe32(index, static_cast<uint32_t>(chunk.size()));
   putBe32(index, static_cast<uint32_t>(textLength));
   putBe32(index, 0);           // base
@@ -35,7 +35,10 @@ TEST(RevlogTest, ZstdFrameClaimingAHugeSizeIsCorruptWithoutAllocatingIt) {
   std::string frame("\x28\xb5\x2f\xfd\xe0", 5);
   uint64_t claimed = 3000000000ULL;
   for (int i = 0; i < 8; ++i) frame.push_back(static_cast<char>((claimed >> (8 * i)) & 0xFF));
-  frame += std::string("\x09\x00\x00" "a", 4);
+  frame += std::string(
+      "\x09\x00\x00"
+      "a",
+      4);
   auto revlog = Revlog::fromBytes(inlineRevlog(frame, 1), {}, "hostile.i");
   ASSERT_TRUE(revlog.ok()) << revlog.error().message();
   auto chunk = (*revlog)->chunk(Revision(0));

@@ -40,9 +40,8 @@ std::unique_ptr<LmdbEnv> openEnv(const std::string& dir, size_t mapSize = size_t
 
 hg::Status putOne(LmdbEnv& env, size_t db, const std::string& key, const std::string& value,
                   bool overwrite = true) {
-  return env.write([&](MDB_txn* txn) {
-    return LmdbEnv::put(txn, env.dbi(db), key, value, overwrite);
-  });
+  return env.write(
+      [&](MDB_txn* txn) { return LmdbEnv::put(txn, env.dbi(db), key, value, overwrite); });
 }
 
 std::string getOne(LmdbEnv& env, size_t db, const std::string& key) {
@@ -98,12 +97,12 @@ TEST(LmdbEnvTest, PutGetDelete) {
   EXPECT_EQ(getOne(*env, 0, "once"), "first");
   ASSERT_TRUE(putOne(*env, 0, "once", "third", true).ok());
   EXPECT_EQ(getOne(*env, 0, "once"), "third");
-  ASSERT_TRUE(env->write([&](MDB_txn* txn) { return LmdbEnv::del(txn, env->dbi(0), "once"); })
-                  .ok());
+  ASSERT_TRUE(
+      env->write([&](MDB_txn* txn) { return LmdbEnv::del(txn, env->dbi(0), "once"); }).ok());
   EXPECT_EQ(getOne(*env, 0, "once"), "<absent>");
   // Deleting what is not there is fine.
-  EXPECT_TRUE(env->write([&](MDB_txn* txn) { return LmdbEnv::del(txn, env->dbi(0), "none"); })
-                  .ok());
+  EXPECT_TRUE(
+      env->write([&](MDB_txn* txn) { return LmdbEnv::del(txn, env->dbi(0), "none"); }).ok());
 }
 
 TEST(LmdbEnvTest, FailedWriteIsRolledBack) {

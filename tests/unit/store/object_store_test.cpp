@@ -44,7 +44,8 @@ void makeRepo(const std::string& repo) {
     if (r.exitCode != 0) throw std::runtime_error("hg failed: " + r.err);
   };
   check(test::hg({"init", repo}));
-  for (const char* d : {"src/lib/deep/x/y", "docs/a", "bin"}) fs::create_directories(repo + "/" + d);
+  for (const char* d : {"src/lib/deep/x/y", "docs/a", "bin"})
+    fs::create_directories(repo + "/" + d);
   test::writeFile(repo + "/README", "readme\n");
   test::writeFile(repo + "/src/main.c", "int main() { return 0; }\n");
   test::writeFile(repo + "/src/lib/util.c", "#include \"util.h\"\n");
@@ -383,7 +384,8 @@ TEST_F(ObjectStoreTest, CorruptFilelogIsCorruptNamingTheRevlog) {
   // Inline revlog: the first chunk follows the 64-byte index entry. Flip
   // its last byte (stored text or zlib stream alike: the text changes or
   // does not decode).
-  size_t chunkLen = (static_cast<uint8_t>(bytes[8]) << 24) | (static_cast<uint8_t>(bytes[9]) << 16) |
+  size_t chunkLen = (static_cast<uint8_t>(bytes[8]) << 24) |
+                    (static_cast<uint8_t>(bytes[9]) << 16) |
                     (static_cast<uint8_t>(bytes[10]) << 8) | static_cast<uint8_t>(bytes[11]);
   ASSERT_GT(chunkLen, 1u);
   bytes[64 + chunkLen - 1] ^= 0x20;

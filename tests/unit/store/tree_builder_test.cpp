@@ -31,7 +31,7 @@ using test::TempDir;
 
 struct Line {
   std::string path;
-  char flag = 0;  // 0, 'x' or 'l'
+  char flag = 0;             // 0, 'x' or 'l'
   std::string content = {};  // hashed into the node; defaults to the path
 };
 
@@ -151,9 +151,14 @@ TEST(TreeBuilderTest, EmptyManifestIsOneEmptyRoot) {
 
 TEST(TreeBuilderTest, NestedDirectoriesChildrenFirstRootLast) {
   std::vector<Line> lines = {
-      {"README"},           {"src/main.c"},          {"src/lib/util.c"},
-      {"src/lib/util.h"},   {"src/lib/deep/x/y/z.txt"}, {"bin/run.sh", 'x'},
-      {"link", 'l'},        {"docs/guide/intro.md"},
+      {"README"},
+      {"src/main.c"},
+      {"src/lib/util.c"},
+      {"src/lib/util.h"},
+      {"src/lib/deep/x/y/z.txt"},
+      {"bin/run.sh", 'x'},
+      {"link", 'l'},
+      {"docs/guide/intro.md"},
   };
   expectKeptAndSkipped(lines, {});
   BuiltTrees built = buildTrees(manifestOf(lines));
@@ -183,8 +188,8 @@ TEST(TreeBuilderTest, NestedDirectoriesChildrenFirstRootLast) {
 TEST(TreeBuilderTest, TreeOrderIsByNameNotByManifestPath) {
   // Manifest order: a-b < a.txt < a/b < a0 < ab ('-' < '.' < '/' < '0');
   // in the tree the directory "a" sorts first.
-  std::vector<Line> lines = {{"a-b"}, {"a.txt"}, {"a/b"}, {"a0"}, {"ab"}, {"a/c.d/e"},
-                             {"a/c/f"}, {"a/c.d.e"}};
+  std::vector<Line> lines = {{"a-b"}, {"a.txt"},   {"a/b"},   {"a0"},
+                             {"ab"},  {"a/c.d/e"}, {"a/c/f"}, {"a/c.d.e"}};
   expectKeptAndSkipped(lines, {});
   Walked w = walk(buildTrees(manifestOf(lines)));
   EXPECT_EQ(w.names[""], (std::vector<Bytes>{"a", "a-b", "a.txt", "a0", "ab"}));
@@ -192,8 +197,10 @@ TEST(TreeBuilderTest, TreeOrderIsByNameNotByManifestPath) {
 }
 
 TEST(TreeBuilderTest, IdenticalDirectoriesShareOneId) {
-  std::vector<Line> lines = {{"x/common/f", 0, "same"}, {"x/common/g", 'x', "same2"},
-                             {"y/common/f", 0, "same"}, {"y/common/g", 'x', "same2"},
+  std::vector<Line> lines = {{"x/common/f", 0, "same"},
+                             {"x/common/g", 'x', "same2"},
+                             {"y/common/f", 0, "same"},
+                             {"y/common/g", 'x', "same2"},
                              {"y/other"}};
   Walked w = walk(buildTrees(manifestOf(lines)));
   EXPECT_EQ(w.dirs["x/common"], w.dirs["y/common"]);
@@ -210,8 +217,8 @@ TEST(TreeBuilderTest, Deterministic) {
 }
 
 TEST(TreeBuilderTest, ChangeDeepInTheTreeChangesOnlyItsPath) {
-  std::vector<Line> lines = {{"a/b/c/d/file"}, {"a/b/c/other"}, {"a/b/sib/x"}, {"a/y"},
-                             {"q/r/s"},        {"top"}};
+  std::vector<Line> lines = {{"a/b/c/d/file"}, {"a/b/c/other"}, {"a/b/sib/x"},
+                             {"a/y"},          {"q/r/s"},       {"top"}};
   Walked before = walk(buildTrees(manifestOf(lines)));
   lines[0].content = "changed";
   Walked after = walk(buildTrees(manifestOf(lines)));
@@ -255,10 +262,20 @@ TEST(TreeBuilderTest, HostileNamesAreSkippedAndTheRestKept) {
       {"\xff\xfe/bytes"},
       {"zz/a", 'l'},
   };
-  std::set<std::string> dropped = {".",         "..",          ".hg",          ".hg/hgrc",
-                                   "sub/.hg/store/x", "sub/./x", "sub/../escape", "../up",
-                                   "a//b",      "/abs",        "trail/",       longName,
-                                   "dir/" + longName, longName + "/inside"};
+  std::set<std::string> dropped = {".",
+                                   "..",
+                                   ".hg",
+                                   ".hg/hgrc",
+                                   "sub/.hg/store/x",
+                                   "sub/./x",
+                                   "sub/../escape",
+                                   "../up",
+                                   "a//b",
+                                   "/abs",
+                                   "trail/",
+                                   longName,
+                                   "dir/" + longName,
+                                   longName + "/inside"};
   expectKeptAndSkipped(lines, dropped);
   BuiltTrees built = buildTrees(manifestOf(lines));
   for (const auto& [id, data] : built.trees) {
@@ -326,8 +343,8 @@ TEST(TreeBuilderTest, RealRepositoryIdsAreContentAddressed) {
   EXPECT_EQ(w0.files["tools/run.sh"].kind, EntryKind::kExecutable);
   EXPECT_EQ(w0.files["docs/readme-link"].kind, EntryKind::kSymlink);
   ASSERT_EQ(w0.dirs.size(), w1.dirs.size());
-  std::set<Bytes> onPath = {"", "src", "src/lib", "src/lib/deep", "src/lib/deep/x",
-                            "src/lib/deep/x/y"};
+  std::set<Bytes> onPath = {
+      "", "src", "src/lib", "src/lib/deep", "src/lib/deep/x", "src/lib/deep/x/y"};
   for (const auto& [dir, id] : w0.dirs) {
     ASSERT_TRUE(w1.dirs.count(dir)) << dir;
     if (onPath.count(dir)) {

@@ -79,8 +79,7 @@ Bytes rawTree(uint32_t count, const std::vector<Bytes>& entries, uint8_t version
 
 TEST(TreeTest, SerializedFormIsPinned) {
   Tree t({{"b", EntryKind::kExecutable, nodeOf(9)}, {"dir", EntryKind::kDirectory, nodeOf(10)}});
-  Bytes expected =
-      rawTree(2, {rawEntry(1, "b", nodeOf(9)), rawEntry(3, "dir", nodeOf(10))});
+  Bytes expected = rawTree(2, {rawEntry(1, "b", nodeOf(9)), rawEntry(3, "dir", nodeOf(10))});
   EXPECT_EQ(t.serialize(), expected);
   EXPECT_EQ(Tree({}).serialize(), Bytes("\x01\0\0\0\0", 5));
 }
@@ -164,15 +163,14 @@ TEST(TreeTest, UnknownKindIsCorrupt) {
 TEST(TreeTest, UnsortedOrDuplicateNamesAreCorrupt) {
   expectCorrupt(rawTree(2, {rawEntry(0, "b", nodeOf(1)), rawEntry(0, "a", nodeOf(2))}),
                 "b before a");
-  expectCorrupt(rawTree(2, {rawEntry(0, "a", nodeOf(1)), rawEntry(3, "a", nodeOf(2))}),
-                "a twice");
+  expectCorrupt(rawTree(2, {rawEntry(0, "a", nodeOf(1)), rawEntry(3, "a", nodeOf(2))}), "a twice");
   expectCorrupt(rawTree(2, {rawEntry(0, "a.txt", nodeOf(1)), rawEntry(3, "a", nodeOf(2))}),
                 "a.txt before a");
   // Bytes order is unsigned: 0xff sorts after 'z'.
   expectCorrupt(rawTree(2, {rawEntry(0, "\xff", nodeOf(1)), rawEntry(0, "z", nodeOf(2))}),
                 "0xff before z");
-  auto ok = Tree::deserialize(
-      rawTree(2, {rawEntry(0, "z", nodeOf(1)), rawEntry(0, "\xff", nodeOf(2))}));
+  auto ok =
+      Tree::deserialize(rawTree(2, {rawEntry(0, "z", nodeOf(1)), rawEntry(0, "\xff", nodeOf(2))}));
   EXPECT_TRUE(ok.ok()) << ok.error().message();
 }
 
@@ -197,11 +195,9 @@ TEST(TreeTest, NameLengthPastTheEndIsCorrupt) {
 
 TEST(TreeTest, InvalidEntryNamesAreCorrupt) {
   for (const std::string& name :
-       {std::string(), std::string("."), std::string(".."), std::string(".hg"),
-        std::string("a/b"), std::string("/"), std::string("a\0b", 3),
-        std::string(NAME_MAX + 1, 'n')}) {
-    expectCorrupt(rawTree(1, {rawEntry(0, name, nodeOf(1))}),
-                  "name '" + hg::printable(name) + "'");
+       {std::string(), std::string("."), std::string(".."), std::string(".hg"), std::string("a/b"),
+        std::string("/"), std::string("a\0b", 3), std::string(NAME_MAX + 1, 'n')}) {
+    expectCorrupt(rawTree(1, {rawEntry(0, name, nodeOf(1))}), "name '" + hg::printable(name) + "'");
   }
 }
 
