@@ -126,6 +126,8 @@ fs::DaemonOptions daemonOptions(const MountArgs& args, const fs::ClientConfig& c
     if (feature == "cache-readdir") options.cacheReaddir = false;
     if (feature == "readdirplus") options.readdirplus = false;
     if (feature == "timeouts") options.cacheTimeout = 1;
+    if (feature == "zero-message-open") options.zeroMessageOpen = false;
+    if (feature == "ro") options.readOnlySuperblock = false;
   }
   return options;
 }

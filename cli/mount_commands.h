@@ -18,7 +18,7 @@ struct MountArgs {
   size_t blobCacheMb = 256;
   size_t treeCacheMb = 64;
   // Kernel caching features to turn off, for measuring what each buys:
-  // keep-cache, cache-readdir, readdirplus, timeouts.
+  // keep-cache, cache-readdir, readdirplus, timeouts, zero-message-open, ro.
   std::vector<std::string> noKernelCache;
 };
 

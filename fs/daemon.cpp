@@ -76,6 +76,8 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
   mountOptions.keepCache = options.keepCache;
   mountOptions.cacheReaddir = options.cacheReaddir;
   mountOptions.readdirplus = options.readdirplus;
+  mountOptions.zeroMessageOpen = mountOptions.zeroMessageOpendir = options.zeroMessageOpen;
+  mountOptions.readOnly = options.readOnlySuperblock;
   mountOptions.entryTimeout = mountOptions.attrTimeout = mountOptions.negativeTimeout =
       options.cacheTimeout;
   auto server = FuseServer::mount(filesystem, mountOptions);
@@ -94,8 +96,12 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
   server->reset();  // unmounts if the loop ended for another reason
   store->flush();
   unlink(pidFile(client.directory).c_str());
-  log().info("unmounted {} (loop returned {}); {} inodes were loaded, using {} bytes",
-             client.mountPoint, rc, filesystem.inodes().size(), filesystem.inodes().memoryUsage());
+  auto stats = store->stats();
+  log().info(
+      "unmounted {} (loop returned {}); {} inodes were loaded, using {} bytes; caches held {} "
+      "bytes of trees and {} bytes of blobs; {} blobs read through hgbridge, {} from LMDB",
+      client.mountPoint, rc, filesystem.inodes().size(), filesystem.inodes().memoryUsage(),
+      stats.treeCacheBytes, stats.blobCacheBytes, stats.blobHgReads, stats.blobLmdbHits);
   spdlog::default_logger()->flush();
   return rc < 0 ? 1 : 0;
 }

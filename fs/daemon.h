@@ -23,6 +23,8 @@ struct DaemonOptions {
   bool keepCache = true;
   bool cacheReaddir = true;
   bool readdirplus = true;
+  bool zeroMessageOpen = true;
+  bool readOnlySuperblock = true;
   double cacheTimeout = 86400;
 };
 

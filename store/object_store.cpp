@@ -226,6 +226,8 @@ ObjectStoreStats ObjectStore::stats() const {
   s.blobLmdbHits = blobLmdbHits_;
   s.treeLmdbReads = treeLmdbReads_;
   s.failedWrites = failedWrites_;
+  s.treeCacheBytes = trees_->stats().bytes;
+  s.blobCacheBytes = blobs_->stats().bytes;
   {
     std::lock_guard lock(queueMutex_);
     s.pendingWrites = queue_.size() + inFlight_;

@@ -50,6 +50,8 @@ struct ObjectStoreStats {
   uint64_t treeLmdbReads = 0;  // trees read from LMDB
   uint64_t pendingWrites = 0;
   uint64_t failedWrites = 0;
+  uint64_t treeCacheBytes = 0;  // held by the in-memory LRUs
+  uint64_t blobCacheBytes = 0;
 };
 
 // Progress of a first import: `done` of `total` directories written.
