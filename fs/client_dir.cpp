@@ -153,24 +153,27 @@ std::optional<int> runningDaemon(const std::string& clientDirectory) {
   return pid;
 }
 
-std::optional<std::string> mountTypeAt(const std::string& path) {
+std::vector<std::string> mountTypesAt(const std::string& path) {
   std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  std::optional<std::string> found;
-  while (std::getline(in, line)) {
+  std::vector<std::string> types;
+  for (std::string line; std::getline(in, line);) {
     // id parent major:minor root mountpoint options [optional...] - fstype source superopts
     std::istringstream ss(line);
-    std::string id, parent, dev, root, mp;
+    std::string id, parent, dev, root, mp, tok, type;
     ss >> id >> parent >> dev >> root >> mp;
     if (unescapeMountField(mp) != path) continue;
-    std::string tok;
     while (ss >> tok && tok != "-") {
     }
-    std::string type;
     ss >> type;
-    found = type;  // the last mount at a path is the visible one
+    types.push_back(type);
   }
-  return found;
+  return types;
+}
+
+std::optional<std::string> mountTypeAt(const std::string& path) {
+  auto types = mountTypesAt(path);
+  if (types.empty()) return std::nullopt;
+  return types.back();
 }
 
 }  // namespace hgvfs::fs

@@ -42,7 +42,9 @@ std::string logFile(const std::string& clientDirectory);
 // The pid of the client's running daemon, if its pid file names a live one.
 std::optional<int> runningDaemon(const std::string& clientDirectory);
 
-// Whether `path` is a mount point in /proc/self/mountinfo, and its fs type.
+// The fs types mounted at `path` in /proc/self/mountinfo, bottom to top.
+std::vector<std::string> mountTypesAt(const std::string& path);
+// Whether `path` is a mount point, and the type of the visible (top) mount.
 std::optional<std::string> mountTypeAt(const std::string& path);
 
 // Creates a directory and its parents (mode 0700 for the ones created).

@@ -113,45 +113,8 @@ bool validUtf8(const std::string& s) {
   return true;
 }
 
-// /proc/self/mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescapeMountField(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      int v = 0;
-      bool ok = true;
-      for (size_t k = 1; k <= 3; ++k) {
-        char c = s[i + k];
-        if (c < '0' || c > '7') ok = false;
-        v = v * 8 + (c - '0');
-      }
-      if (ok) {
-        out.push_back(static_cast<char>(v));
-        i += 3;
-        continue;
-      }
-    }
-    out.push_back(s[i]);
-  }
-  return out;
-}
-
 // The fs types mounted at `path`, bottom to top.
-std::vector<std::string> mountsAt(const std::string& path) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::vector<std::string> types;
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream ss(line);
-    std::string id, parent, dev, root, mp, tok, type;
-    ss >> id >> parent >> dev >> root >> mp;
-    if (unescapeMountField(mp) != path) continue;
-    while (ss >> tok && tok != "-") {
-    }
-    ss >> type;
-    types.push_back(type);
-  }
-  return types;
-}
+std::vector<std::string> mountsAt(const std::string& path) { return fs::mountTypesAt(path); }
 
 bool isMounted(const std::string& path) { return !mountsAt(path).empty(); }
 
