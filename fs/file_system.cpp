@@ -3,6 +3,17 @@
 #include "fs/log.h"
 
 namespace hgvfs::fs {
+namespace {
+
+// The caller asked for an operation the inode's kind does not have; `err`
+// is the errno the kernel should see.
+hg::Error typeError(int err, std::string what) {
+  hg::Error e = hg::invalidArgument(std::move(what));
+  e.err = err;
+  return e;
+}
+
+}  // namespace
 
 FileSystem::FileSystem(std::shared_ptr<store::ObjectStore> objects, const store::TreeId& root,
                        FileSystemOptions options)
@@ -60,7 +71,7 @@ hg::Result<struct stat> FileSystem::attributes(const InodeInfo& info) {
 hg::Result<std::shared_ptr<const store::Tree>> FileSystem::listing(InodeNumber ino) {
   auto info = inodes_.get(ino);
   if (!info) return hg::notFound("unknown inode");
-  if (info->kind != store::EntryKind::kDirectory) return hg::invalidArgument("not a directory");
+  if (info->kind != store::EntryKind::kDirectory) return typeError(ENOTDIR, "not a directory");
   auto tree = objects_->tree(store::TreeId(info->id));
   if (!tree.ok()) return annotate(std::move(tree).takeError(), ino);
   return tree;
@@ -101,7 +112,7 @@ hg::Result<struct stat> FileSystem::getattr(InodeNumber ino) {
 hg::Result<std::shared_ptr<const Bytes>> FileSystem::content(InodeNumber ino) {
   auto info = inodes_.get(ino);
   if (!info) return hg::notFound("unknown inode");
-  if (info->kind == store::EntryKind::kDirectory) return hg::invalidArgument("is a directory");
+  if (info->kind == store::EntryKind::kDirectory) return typeError(EISDIR, "is a directory");
   auto path = inodes_.pathOf(ino);
   if (!path) return hg::notFound("inode forgotten");
   auto blob = objects_->blob(*path, info->id);
@@ -113,7 +124,7 @@ hg::Result<std::shared_ptr<const Bytes>> FileSystem::content(InodeNumber ino) {
 hg::Result<Bytes> FileSystem::readlink(InodeNumber ino) {
   auto info = inodes_.get(ino);
   if (!info) return hg::notFound("unknown inode");
-  if (info->kind != store::EntryKind::kSymlink) return hg::invalidArgument("not a symlink");
+  if (info->kind != store::EntryKind::kSymlink) return typeError(EINVAL, "not a symlink");
   HG_ASSIGN_OR_RETURN(auto blob, content(ino));
   return *blob;
 }

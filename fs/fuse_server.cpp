@@ -28,7 +28,7 @@ struct FuseOps {
         if (server(req).firstReport(e.message())) log().warn("{}: {}", op, e.message());
         return e.err > 0 ? e.err : EIO;
       case hg::ErrorKind::kInvalidArgument:
-        return EINVAL;
+        return e.err > 0 ? e.err : EINVAL;  // e.g. ENOTDIR, EISDIR from FileSystem
       case hg::ErrorKind::kCorrupt:
       case hg::ErrorKind::kUnsupported:
       case hg::ErrorKind::kCensored:
@@ -58,6 +58,12 @@ struct FuseOps {
       log().error("{}: EIO: unexpected exception", op);
     }
     if (!replied) fuse_reply_err(req, EIO);
+  }
+
+  // The file type bits of a directory entry (readdir's d_type).
+  static mode_t typeBits(const store::TreeEntry& entry) {
+    if (entry.isDirectory()) return S_IFDIR;
+    return entry.kind == store::EntryKind::kSymlink ? S_IFLNK : S_IFREG;
   }
 
   static fuse_entry_param entryFor(fuse_req_t req, const struct stat& st) {
@@ -109,8 +115,6 @@ struct FuseOps {
         fuse_entry_param e{};  // ino 0: a negative entry the kernel may cache
         e.entry_timeout = opts(req).negativeTimeout;
         fuse_reply_entry(req, &e);
-      } else if (st.error().kind == hg::ErrorKind::kInvalidArgument) {
-        fuse_reply_err(req, ENOTDIR);
       } else {
         replyError(req, st.error(), "lookup");
       }
@@ -164,12 +168,7 @@ struct FuseOps {
     guard(req, "opendir", [&](bool& replied) {
       auto tree = fs(req).listing(InodeNumber(ino));
       replied = true;
-      if (!tree.ok()) {
-        if (tree.error().kind == hg::ErrorKind::kInvalidArgument) {
-          return (void)fuse_reply_err(req, ENOTDIR);
-        }
-        return replyError(req, tree.error(), "opendir");
-      }
+      if (!tree.ok()) return replyError(req, tree.error(), "opendir");
       // The listing of a revision never changes: let the kernel cache it.
       fi->cache_readdir = opts(req).cacheReaddir;
       fi->keep_cache = opts(req).cacheReaddir;
@@ -195,9 +194,6 @@ struct FuseOps {
         auto tree = fs(req).listing(InodeNumber(ino));
         if (!tree.ok()) {
           replied = true;
-          if (tree.error().kind == hg::ErrorKind::kInvalidArgument) {
-            return (void)fuse_reply_err(req, ENOTDIR);
-          }
           return replyError(req, tree.error(), "readdir");
         }
         listing = std::move(tree).value();
@@ -230,9 +226,7 @@ struct FuseOps {
               // no lookup counted); stat or open of it reports the error.
               errnoFor(req, st.error(), "readdirplus");
               e.attr.st_ino = filesystem.entryInode(InodeNumber(ino), entry).value();
-              e.attr.st_mode = entry.isDirectory()                        ? S_IFDIR
-                               : entry.kind == store::EntryKind::kSymlink ? S_IFLNK
-                                                                          : S_IFREG;
+              e.attr.st_mode = typeBits(entry);
             }
           }
           fuse_add_direntry_plus(req, dst, room, name, &e, next);
@@ -245,9 +239,7 @@ struct FuseOps {
           } else {
             const auto& entry = entries[i - 2];
             st.st_ino = filesystem.entryInode(InodeNumber(ino), entry).value();
-            st.st_mode = entry.isDirectory()                        ? S_IFDIR
-                         : entry.kind == store::EntryKind::kSymlink ? S_IFLNK
-                                                                    : S_IFREG;
+            st.st_mode = typeBits(entry);
           }
           size_t need = fuse_add_direntry(req, dst, room, name, &st, next);
           if (need > room) break;
@@ -280,12 +272,7 @@ struct FuseOps {
       }
       auto blob = fs(req).content(InodeNumber(ino));
       replied = true;
-      if (!blob.ok()) {
-        if (blob.error().kind == hg::ErrorKind::kInvalidArgument) {
-          return (void)fuse_reply_err(req, EISDIR);
-        }
-        return replyError(req, blob.error(), "open");
-      }
+      if (!blob.ok()) return replyError(req, blob.error(), "open");
       fi->keep_cache = opts(req).keepCache;  // the content of a revision never changes
       fi->noflush = 1;
       fi->fh = reinterpret_cast<uint64_t>(new BlobHandle(std::move(blob).value()));
@@ -302,9 +289,6 @@ struct FuseOps {
         auto content = fs(req).content(InodeNumber(ino));
         if (!content.ok()) {
           replied = true;
-          if (content.error().kind == hg::ErrorKind::kInvalidArgument) {
-            return (void)fuse_reply_err(req, EISDIR);
-          }
           return replyError(req, content.error(), "read");
         }
         blob = std::move(content).value();

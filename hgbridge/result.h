@@ -31,7 +31,7 @@ struct Error {
   ErrorKind kind;
   std::string what;
   std::string where;
-  int err = 0;  // errno for kIo
+  int err = 0;  // errno for kIo; optionally the errno for kInvalidArgument
 
   std::string message() const;  // "where: what" (or "what" when where is empty)
 };
