@@ -53,7 +53,9 @@ int main(int argc, char** argv) {
 
   hgvfs::cli::MountArgs mountArgs;
   auto* mount = app.add_subcommand("mount", "Mount a revision of a repository");
-  mount->add_option("--rev,-r", mountArgs.revision, "revision to mount (default: tip)");
+  mount->add_option("--rev,-r", mountArgs.revision,
+                    "revision to mount (default: the client's revision if it exists, else tip)");
+  mount->add_flag("--read-only", mountArgs.readOnly, "refuse every change (no overlay)");
   mount->add_flag("--foreground,-f", mountArgs.foreground, "serve in this process");
   mount->add_flag("--allow-other", mountArgs.allowOther, "let other users enter the mount");
   mount->add_flag("--debug-fuse", mountArgs.debugFuse, "log every FUSE request (libfuse -d)");
@@ -64,11 +66,11 @@ int main(int argc, char** argv) {
   mount->add_option("--tree-cache-mb", mountArgs.treeCacheMb,
                     "memory for directory listings in the daemon (default 64)");
   const std::vector<std::string> kCacheFeatures = {"keep-cache", "cache-readdir",     "readdirplus",
-                                                   "timeouts",   "zero-message-open", "ro"};
+                                                   "timeouts",   "zero-message-open"};
   mount
       ->add_option("--no-kernel-cache", mountArgs.noKernelCache,
                    "turn off a kernel caching feature, for benchmarks: keep-cache, "
-                   "cache-readdir, readdirplus, timeouts, zero-message-open, ro (repeatable)")
+                   "cache-readdir, readdirplus, timeouts, zero-message-open (repeatable)")
       ->check(CLI::IsMember(kCacheFeatures))
       ->group("Benchmarking");
   mount->add_option("REPO", mountArgs.repository)->required();
@@ -93,6 +95,7 @@ int main(int argc, char** argv) {
   daemon->add_option("--log-level", mountArgs.logLevel);
   daemon->add_flag("--allow-other", mountArgs.allowOther);
   daemon->add_flag("--debug-fuse", mountArgs.debugFuse);
+  daemon->add_flag("--read-only", mountArgs.readOnly);
   daemon->add_option("--blob-cache-mb", mountArgs.blobCacheMb);
   daemon->add_option("--tree-cache-mb", mountArgs.treeCacheMb);
   daemon->add_option("--no-kernel-cache", mountArgs.noKernelCache);

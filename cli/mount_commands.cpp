@@ -119,6 +119,7 @@ fs::DaemonOptions daemonOptions(const MountArgs& args, const fs::ClientConfig& c
   options.client = client;
   options.allowOther = args.allowOther;
   options.debugFuse = args.debugFuse;
+  options.readOnly = args.readOnly;
   options.blobCacheBytes = args.blobCacheMb << 20;
   options.treeCacheBytes = args.treeCacheMb << 20;
   for (const auto& feature : args.noKernelCache) {
@@ -127,7 +128,6 @@ fs::DaemonOptions daemonOptions(const MountArgs& args, const fs::ClientConfig& c
     if (feature == "readdirplus") options.readdirplus = false;
     if (feature == "timeouts") options.cacheTimeout = 1;
     if (feature == "zero-message-open") options.zeroMessageOpen = false;
-    if (feature == "ro") options.readOnlySuperblock = false;
   }
   return options;
 }
@@ -139,6 +139,7 @@ std::vector<std::string> daemonArguments(const MountArgs& args) {
                                    "--tree-cache-mb", std::to_string(args.treeCacheMb)};
   if (args.allowOther) argv.push_back("--allow-other");
   if (args.debugFuse) argv.push_back("--debug-fuse");
+  if (args.readOnly) argv.push_back("--read-only");
   for (const auto& f : args.noKernelCache) {
     argv.push_back("--no-kernel-cache");
     argv.push_back(f);
@@ -198,12 +199,21 @@ int mountCommand(const MountArgs& args) {
 
   auto repo = hg::Repository::open(args.repository);
   if (!repo.ok()) return error(repo.error().message());
-  auto rev = (*repo)->lookup(args.revision);
+  std::string clientDirectory = fs::clientDirectoryFor(mountPoint);
+  // A client keeps its revision: its overlay holds changes made on it.
+  auto previous = fs::readClientConfig(clientDirectory);
+  std::string wanted = args.revision;
+  if (wanted.empty()) wanted = previous.ok() ? previous->revision : "tip";
+  auto rev = (*repo)->lookup(wanted);
   if (!rev.ok()) return error(rev.error().message());
   std::string node = (*repo)->changelog().revlog().node(*rev).hex();
+  if (previous.ok() && previous->revision != node && fs::clientHasChanges(clientDirectory)) {
+    return error("the client for " + mountPoint + " has changes made on revision " +
+                 previous->revision.substr(0, 12) + "; mount it without --rev");
+  }
 
   fs::ClientConfig client;
-  client.directory = fs::clientDirectoryFor(mountPoint);
+  client.directory = clientDirectory;
   client.name = client.directory.substr(client.directory.find_last_of('/') + 1);
   client.repository = (*repo)->root();
   client.mountPoint = mountPoint;

@@ -10,7 +10,8 @@ namespace hgvfs::cli {
 struct MountArgs {
   std::string repository;
   std::string mountPoint;
-  std::string revision = "tip";
+  std::string revision;  // empty: the client's revision if it exists, else tip
+  bool readOnly = false;
   bool foreground = false;
   bool allowOther = false;
   bool debugFuse = false;
@@ -18,7 +19,7 @@ struct MountArgs {
   size_t blobCacheMb = 256;
   size_t treeCacheMb = 64;
   // Kernel caching features to turn off, for measuring what each buys:
-  // keep-cache, cache-readdir, readdirplus, timeouts, zero-message-open, ro.
+  // keep-cache, cache-readdir, readdirplus, timeouts, zero-message-open.
   std::vector<std::string> noKernelCache;
 };
 

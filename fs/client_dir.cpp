@@ -1,5 +1,7 @@
 #include "fs/client_dir.h"
 
+#include "fs/overlay.h"
+
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -66,6 +68,18 @@ std::string cacheDirectoryFor(const std::string& storePath) {
 
 std::string pidFile(const std::string& dir) { return dir + "/daemon.pid"; }
 std::string logFile(const std::string& dir) { return dir + "/hgvfs.log"; }
+
+std::string overlayDirectory(const std::string& clientDirectory) {
+  return clientDirectory + "/overlay";
+}
+
+bool clientHasChanges(const std::string& clientDirectory) {
+  std::string meta = overlayDirectory(clientDirectory) + "/meta";
+  struct stat st;
+  if (::stat(meta.c_str(), &st) != 0) return false;
+  auto overlay = Overlay::open(overlayDirectory(clientDirectory));
+  return !overlay.ok() || (*overlay)->hasDirectory(1);
+}
 
 hg::Status makeDirectories(const std::string& path) {
   std::string cur;

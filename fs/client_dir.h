@@ -1,7 +1,7 @@
 #pragma once
 // The client directory of one mount: $HGVFS_HOME/clients/NAME, holding the
-// client's config, its daemon's pid and log (and, later, its overlay and
-// its .hg). NAME is derived from the mount point, so mounting the same
+// client's config, its daemon's pid and log, and its overlay (overlay.h)
+// (and, later, its .hg). NAME is derived from the mount point, so mounting the same
 // place again finds the same client. The object cache of a backing
 // repository lives apart, in $HGVFS_HOME/repos/KEY/cache, shared by every
 // client of that repository (KEY: a hash of the repository's store path).
@@ -46,6 +46,10 @@ std::optional<int> runningDaemon(const std::string& clientDirectory);
 std::vector<std::string> mountTypesAt(const std::string& path);
 // Whether `path` is a mount point, and the type of the visible (top) mount.
 std::optional<std::string> mountTypeAt(const std::string& path);
+
+// The overlay directory of a client, and whether it holds any change.
+std::string overlayDirectory(const std::string& clientDirectory);
+bool clientHasChanges(const std::string& clientDirectory);
 
 // Creates a directory and its parents (mode 0700 for the ones created).
 hg::Status makeDirectories(const std::string& path);

@@ -1,6 +1,7 @@
 #include "fs/daemon.h"
 
 #include <malloc.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +20,15 @@ void tell(int& fd, const std::string& message) {
   (void)!::write(fd, line.data(), line.size());
   ::close(fd);
   fd = -1;
+}
+
+// Changed files keep an open overlay file each (within a budget).
+void raiseFileLimit() {
+  struct rlimit limit {};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
 }
 
 }  // namespace
@@ -67,7 +77,16 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
   fsOptions.uid = getuid();
   fsOptions.gid = getgid();
   clock_gettime(CLOCK_REALTIME, &fsOptions.time);
-  FileSystem filesystem(store, *root, fsOptions);
+  std::unique_ptr<Overlay> overlay;
+  if (!options.readOnly) {
+    auto opened = Overlay::open(overlayDirectory(client.directory));
+    if (!opened.ok()) return fail("cannot open the overlay: " + opened.error().message());
+    overlay = std::move(opened).value();
+  }
+  FileSystem filesystem(store, *root, std::move(overlay), fsOptions);
+  auto started2 = filesystem.start();
+  if (!started2.ok()) return fail("cannot read the overlay: " + started2.error().message());
+  raiseFileLimit();
 
   MountOptions mountOptions;
   mountOptions.mountPoint = client.mountPoint;
@@ -77,7 +96,7 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
   mountOptions.cacheReaddir = options.cacheReaddir;
   mountOptions.readdirplus = options.readdirplus;
   mountOptions.zeroMessageOpen = mountOptions.zeroMessageOpendir = options.zeroMessageOpen;
-  mountOptions.readOnly = options.readOnlySuperblock;
+  mountOptions.readOnly = options.readOnly;
   mountOptions.entryTimeout = mountOptions.attrTimeout = mountOptions.negativeTimeout =
       options.cacheTimeout;
   auto server = FuseServer::mount(filesystem, mountOptions);
@@ -100,7 +119,7 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
   log().info(
       "unmounted {} (loop returned {}); {} inodes were loaded, using {} bytes; caches held {} "
       "bytes of trees and {} bytes of blobs; {} blobs read through hgbridge, {} from LMDB",
-      client.mountPoint, rc, filesystem.inodes().size(), filesystem.inodes().memoryUsage(),
+      client.mountPoint, rc, filesystem.inodeCount(), filesystem.memoryUsage(),
       stats.treeCacheBytes, stats.blobCacheBytes, stats.blobHgReads, stats.blobLmdbHits);
   spdlog::default_logger()->flush();
   return rc < 0 ? 1 : 0;

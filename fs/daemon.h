@@ -24,7 +24,9 @@ struct DaemonOptions {
   bool cacheReaddir = true;
   bool readdirplus = true;
   bool zeroMessageOpen = true;
-  bool readOnlySuperblock = true;
+  // No overlay: every change answers EROFS, and the superblock is read-only
+  // (the kernel then need not refresh atime after reads).
+  bool readOnly = false;
   double cacheTimeout = 86400;
 };
 

@@ -60,12 +60,6 @@ struct FuseOps {
     if (!replied) fuse_reply_err(req, EIO);
   }
 
-  // The file type bits of a directory entry (readdir's d_type).
-  static mode_t typeBits(const store::TreeEntry& entry) {
-    if (entry.isDirectory()) return S_IFDIR;
-    return entry.kind == store::EntryKind::kSymlink ? S_IFLNK : S_IFREG;
-  }
-
   static fuse_entry_param entryFor(fuse_req_t req, const struct stat& st) {
     fuse_entry_param e{};
     e.ino = st.st_ino;
@@ -161,154 +155,301 @@ struct FuseOps {
     });
   }
 
-  using TreeHandle = std::shared_ptr<const store::Tree>;
-
-  static void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    if (server(req).noOpendir_) return (void)fuse_reply_err(req, ENOSYS);
-    guard(req, "opendir", [&](bool& replied) {
-      auto tree = fs(req).listing(InodeNumber(ino));
-      replied = true;
-      if (!tree.ok()) return replyError(req, tree.error(), "opendir");
-      // The listing of a revision never changes: let the kernel cache it.
-      fi->cache_readdir = opts(req).cacheReaddir;
-      fi->keep_cache = opts(req).cacheReaddir;
-      fi->fh = reinterpret_cast<uint64_t>(new TreeHandle(std::move(tree).value()));
-      if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<TreeHandle*>(fi->fh);
-    });
+  static Caller caller(fuse_req_t req) {
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    return Caller{ctx->uid, ctx->gid};
   }
 
-  static void releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    delete reinterpret_cast<TreeHandle*>(fi->fh);  // null after a zero-message opendir
+  static void replyEntry(fuse_req_t req, const hg::Result<struct stat>& st, const char* op) {
+    if (!st.ok()) return replyError(req, st.error(), op);
+    fuse_entry_param e = entryFor(req, *st);
+    fuse_reply_entry(req, &e);
+  }
+
+  static void replyStatus(fuse_req_t req, const hg::Status& status, const char* op) {
+    if (!status.ok()) return replyError(req, status.error(), op);
     fuse_reply_err(req, 0);
   }
 
-  static void readdirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                            fuse_file_info* fi, bool plus) {
+  // Directories are listed by inode (no handle needed): with zero-message
+  // opendir there is none.
+  static void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    if (server(req).noOpendir_) return (void)fuse_reply_err(req, ENOSYS);
+    guard(req, "opendir", [&](bool& replied) {
+      auto listing = fs(req).list(InodeNumber(ino), 0, 0);
+      replied = true;
+      if (!listing.ok()) return replyError(req, listing.error(), "opendir");
+      fi->cache_readdir = opts(req).cacheReaddir;
+      fi->keep_cache = opts(req).cacheReaddir;
+      fi->fh = 0;
+      fuse_reply_open(req, fi);
+    });
+  }
+
+  static void releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+  static void readdirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
     guard(req, plus ? "readdirplus" : "readdir", [&](bool& replied) {
-      // With zero-message opendir there is no handle: the listing comes from
-      // the store's tree cache on each call (it cannot change).
-      TreeHandle listing;
-      if (fi->fh) {
-        listing = *reinterpret_cast<TreeHandle*>(fi->fh);
-      } else {
-        auto tree = fs(req).listing(InodeNumber(ino));
-        if (!tree.ok()) {
-          replied = true;
-          return replyError(req, tree.error(), "readdir");
-        }
-        listing = std::move(tree).value();
-      }
-      const store::Tree& tree = *listing;
-      const auto& entries = tree.entries();
+      FileSystem& filesystem = fs(req);
       std::vector<char> buf(size);
       size_t used = 0;
-      const size_t total = entries.size() + 2;
-      FileSystem& filesystem = fs(req);
-      for (size_t i = static_cast<size_t>(off); i < total; ++i) {
-        const char* name = i == 0 ? "." : i == 1 ? ".." : entries[i - 2].name.c_str();
-        char* dst = buf.data() + used;
-        size_t room = size - used;
-        off_t next = static_cast<off_t>(i + 1);
+      // "." and ".." take offsets 0 and 1; entries carry cookies from 3.
+      for (off_t i = off; i < 2; ++i) {
+        const char* name = i == 0 ? "." : "..";
+        struct stat st {};
+        st.st_ino = i == 0 ? ino : filesystem.parentOf(InodeNumber(ino)).value();
+        st.st_mode = S_IFDIR;
+        size_t need;
         if (plus) {
-          size_t need = fuse_add_direntry_plus(req, nullptr, 0, name, nullptr, 0);
-          if (need > room) break;
           fuse_entry_param e{};
-          if (i < 2) {
-            e.attr.st_ino = i == 0 ? ino : filesystem.parentAttributes(InodeNumber(ino)).st_ino;
-            e.attr.st_mode = S_IFDIR;
-          } else {
-            const auto& entry = entries[i - 2];
-            auto st = filesystem.lookupEntry(InodeNumber(ino), entry);
+          e.attr = st;
+          need = fuse_add_direntry_plus(req, buf.data() + used, size - used, name, &e, i + 1);
+        } else {
+          need = fuse_add_direntry(req, buf.data() + used, size - used, name, &st, i + 1);
+        }
+        if (need > size - used) break;
+        used += need;
+      }
+      uint64_t after = static_cast<uint64_t>(std::max<off_t>(off, 2));
+      // A directory entry takes at least 24 bytes (32 with attributes).
+      size_t max = size / (plus ? 136 : 32) + 1;
+      while (used < size) {
+        auto listing = filesystem.list(InodeNumber(ino), after, max);
+        if (!listing.ok()) {
+          if (used > 0) break;  // what fits is returned; the error comes next call
+          replied = true;
+          return replyError(req, listing.error(), "readdir");
+        }
+        if (listing->empty()) break;
+        bool full = false;
+        for (const ListedEntry& entry : *listing) {
+          char* dst = buf.data() + used;
+          size_t room = size - used;
+          off_t next = static_cast<off_t>(entry.cookie);
+          size_t need;
+          if (plus) {
+            need = fuse_add_direntry_plus(req, nullptr, 0, entry.name.c_str(), nullptr, 0);
+            if (need > room) {
+              full = true;
+              break;
+            }
+            fuse_entry_param e{};
+            auto st = filesystem.lookup(InodeNumber(ino), entry.name);
             if (st.ok()) {
               e = entryFor(req, *st);
+            } else if (st.error().kind == hg::ErrorKind::kNotFound) {
+              after = entry.cookie;  // removed meanwhile
+              continue;
             } else {
               // The name is still listed, without attributes (node id 0:
               // no lookup counted); stat or open of it reports the error.
               errnoFor(req, st.error(), "readdirplus");
-              e.attr.st_ino = filesystem.entryInode(InodeNumber(ino), entry).value();
-              e.attr.st_mode = typeBits(entry);
+              e.attr.st_ino = entry.ino;
+              e.attr.st_mode = entry.type;
+            }
+            fuse_add_direntry_plus(req, dst, room, entry.name.c_str(), &e, next);
+          } else {
+            struct stat st {};
+            st.st_ino = entry.ino;
+            st.st_mode = entry.type;
+            need = fuse_add_direntry(req, dst, room, entry.name.c_str(), &st, next);
+            if (need > room) {
+              full = true;
+              break;
             }
           }
-          fuse_add_direntry_plus(req, dst, room, name, &e, next);
           used += need;
-        } else {
-          struct stat st {};
-          if (i < 2) {
-            st.st_ino = i == 0 ? ino : filesystem.parentAttributes(InodeNumber(ino)).st_ino;
-            st.st_mode = S_IFDIR;
-          } else {
-            const auto& entry = entries[i - 2];
-            st.st_ino = filesystem.entryInode(InodeNumber(ino), entry).value();
-            st.st_mode = typeBits(entry);
-          }
-          size_t need = fuse_add_direntry(req, dst, room, name, &st, next);
-          if (need > room) break;
-          used += need;
+          after = entry.cookie;
         }
+        if (full) break;
       }
       replied = true;
       fuse_reply_buf(req, buf.data(), used);
     });
   }
 
-  static void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-    readdirCommon(req, ino, size, off, fi, false);
+  static void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+    readdirCommon(req, ino, size, off, false);
   }
   static void readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                          fuse_file_info* fi) {
-    readdirCommon(req, ino, size, off, fi, true);
+                          fuse_file_info*) {
+    readdirCommon(req, ino, size, off, true);
   }
 
-  using BlobHandle = std::shared_ptr<const Bytes>;
-
+  // Files are read and written by inode: no handle. The first open answers
+  // ENOSYS where the kernel supports it, so later opens cost no request.
   static void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    if (server(req).noOpen_ && (fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC)) {
-      return (void)fuse_reply_err(req, ENOSYS);
-    }
+    if (server(req).noOpen_) return (void)fuse_reply_err(req, ENOSYS);
     guard(req, "open", [&](bool& replied) {
-      if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-        replied = true;
+      auto st = fs(req).getattr(InodeNumber(ino));
+      replied = true;
+      if (!st.ok()) return replyError(req, st.error(), "open");
+      if (S_ISDIR(st->st_mode)) return (void)fuse_reply_err(req, EISDIR);
+      if (!fs(req).writable() && ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))) {
         return (void)fuse_reply_err(req, EROFS);
       }
-      auto blob = fs(req).content(InodeNumber(ino));
-      replied = true;
-      if (!blob.ok()) return replyError(req, blob.error(), "open");
-      fi->keep_cache = opts(req).keepCache;  // the content of a revision never changes
-      fi->noflush = 1;
-      fi->fh = reinterpret_cast<uint64_t>(new BlobHandle(std::move(blob).value()));
-      if (fuse_reply_open(req, fi) != 0) delete reinterpret_cast<BlobHandle*>(fi->fh);
+      // The kernel's page cache stays valid: every change goes through it.
+      fi->keep_cache = opts(req).keepCache;
+      fi->fh = 0;
+      fuse_reply_open(req, fi);
     });
   }
 
-  static void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  static void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
     guard(req, "read", [&](bool& replied) {
-      BlobHandle blob;
-      if (fi->fh) {
-        blob = *reinterpret_cast<BlobHandle*>(fi->fh);
-      } else {  // zero-message open: find the content by inode
-        auto content = fs(req).content(InodeNumber(ino));
-        if (!content.ok()) {
-          replied = true;
-          return replyError(req, content.error(), "read");
-        }
-        blob = std::move(content).value();
-      }
-      const Bytes& data = *blob;
-      size_t start = std::min(static_cast<size_t>(off), data.size());
-      size_t len = std::min(size, data.size() - start);
+      std::vector<char> buf(size);
+      auto n = fs(req).read(InodeNumber(ino), buf.data(), size, static_cast<uint64_t>(off));
       replied = true;
-      fuse_reply_buf(req, data.data() + start, len);
+      if (!n.ok()) return replyError(req, n.error(), "read");
+      fuse_reply_buf(req, buf.data(), *n);
     });
   }
 
-  static void release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    delete reinterpret_cast<BlobHandle*>(fi->fh);
-    fuse_reply_err(req, 0);
+  static void write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off,
+                    fuse_file_info*) {
+    guard(req, "write", [&](bool& replied) {
+      auto n = fs(req).write(InodeNumber(ino), data, size, static_cast<uint64_t>(off));
+      replied = true;
+      if (!n.ok()) return replyError(req, n.error(), "write");
+      fuse_reply_write(req, *n);
+    });
+  }
+
+  static void flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+  static void release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+  static void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
+    guard(req, "fsync", [&](bool& replied) {
+      auto status = fs(req).fsync(InodeNumber(ino), datasync != 0);
+      replied = true;
+      replyStatus(req, status, "fsync");
+    });
+  }
+
+  static void fsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+    guard(req, "fsyncdir", [&](bool& replied) {
+      auto status = fs(req).syncMetadata();
+      replied = true;
+      replyStatus(req, status, "fsyncdir");
+    });
+  }
+
+  static void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int toSet,
+                      fuse_file_info*) {
+    guard(req, "setattr", [&](bool& replied) {
+      AttrChange change;
+      if (toSet & FUSE_SET_ATTR_MODE) change.mode = attr->st_mode;
+      if (toSet & FUSE_SET_ATTR_UID) change.uid = attr->st_uid;
+      if (toSet & FUSE_SET_ATTR_GID) change.gid = attr->st_gid;
+      if (toSet & FUSE_SET_ATTR_SIZE) change.size = static_cast<uint64_t>(attr->st_size);
+      if (toSet & FUSE_SET_ATTR_ATIME_NOW) {
+        change.atime = timespec{0, UTIME_NOW};
+      } else if (toSet & FUSE_SET_ATTR_ATIME) {
+        change.atime = attr->st_atim;
+      }
+      if (toSet & FUSE_SET_ATTR_MTIME_NOW) {
+        change.mtime = timespec{0, UTIME_NOW};
+      } else if (toSet & FUSE_SET_ATTR_MTIME) {
+        change.mtime = attr->st_mtim;
+      }
+      hg::Result<struct stat> st = hg::Result<struct stat>(hg::invalidArgument("unset"));
+      if (!change.mode && !change.uid && !change.gid && !change.size && !change.atime &&
+          !change.mtime) {
+        st = fs(req).getattr(InodeNumber(ino));  // e.g. only ctime: nothing to keep
+      } else {
+        st = fs(req).setattr(InodeNumber(ino), change);
+      }
+      replied = true;
+      if (!st.ok()) return replyError(req, st.error(), "setattr");
+      fuse_reply_attr(req, &*st, opts(req).attrTimeout);
+    });
+  }
+
+  static void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                     fuse_file_info* fi) {
+    guard(req, "create", [&](bool& replied) {
+      auto st = fs(req).create(InodeNumber(parent), name, mode, caller(req));
+      replied = true;
+      if (!st.ok()) return replyError(req, st.error(), "create");
+      fuse_entry_param e = entryFor(req, *st);
+      fi->keep_cache = opts(req).keepCache;
+      fi->fh = 0;
+      if (fuse_reply_create(req, &e, fi) != 0) fs(req).forget(InodeNumber(e.ino), 1);
+    });
+  }
+
+  static void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
+    guard(req, "mknod", [&](bool& replied) {
+      auto st = fs(req).mknod(InodeNumber(parent), name, mode, caller(req));
+      replied = true;
+      replyEntry(req, st, "mknod");
+    });
+  }
+
+  static void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+    guard(req, "mkdir", [&](bool& replied) {
+      auto st = fs(req).mkdir(InodeNumber(parent), name, mode, caller(req));
+      replied = true;
+      replyEntry(req, st, "mkdir");
+    });
+  }
+
+  static void symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+    guard(req, "symlink", [&](bool& replied) {
+      auto st = fs(req).symlink(InodeNumber(parent), name, target, caller(req));
+      replied = true;
+      replyEntry(req, st, "symlink");
+    });
+  }
+
+  static void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    guard(req, "unlink", [&](bool& replied) {
+      auto status = fs(req).unlink(InodeNumber(parent), name);
+      replied = true;
+      replyStatus(req, status, "unlink");
+    });
+  }
+
+  static void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    guard(req, "rmdir", [&](bool& replied) {
+      auto status = fs(req).rmdir(InodeNumber(parent), name);
+      replied = true;
+      replyStatus(req, status, "rmdir");
+    });
+  }
+
+  static void rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newParent,
+                     const char* newName, unsigned int flags) {
+    guard(req, "rename", [&](bool& replied) {
+      auto status =
+          fs(req).rename(InodeNumber(parent), name, InodeNumber(newParent), newName, flags);
+      replied = true;
+      replyStatus(req, status, "rename");
+    });
+  }
+
+  // Hard links are not supported (docs/ARCHITECTURE.md): one name per inode
+  // keeps every path of a change unambiguous.
+  static void link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
+    fuse_reply_err(req, fs(req).writable() ? EPERM : EROFS);
+  }
+
+  static void fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+                        fuse_file_info*) {
+    guard(req, "fallocate", [&](bool& replied) {
+      auto status = fs(req).fallocate(InodeNumber(ino), mode, static_cast<uint64_t>(off),
+                                      static_cast<uint64_t>(len));
+      replied = true;
+      replyStatus(req, status, "fallocate");
+    });
   }
 
   static void statfs(fuse_req_t req, fuse_ino_t) {
     struct statvfs st {};
-    if (::statvfs(server(req).fs_.objects().cacheDirectory().c_str(), &st) != 0) {
+    const Overlay* overlay = server(req).fs_.overlay();
+    std::string where =
+        overlay ? overlay->directory() : server(req).fs_.objects().cacheDirectory();
+    if (::statvfs(where.c_str(), &st) != 0) {
       st = {};
       st.f_bsize = st.f_frsize = 4096;
     }
@@ -317,45 +458,21 @@ struct FuseOps {
   }
 
   static void access(fuse_req_t req, fuse_ino_t, int mask) {
-    fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
+    fuse_reply_err(req, (mask & W_OK) && !fs(req).writable() ? EROFS : 0);
   }
 
   // No extended attributes. ENOSYS (not ENODATA) makes the kernel stop
-  // asking: every later getxattr/listxattr answers EOPNOTSUPP without a
-  // round trip. With ENODATA, `ls -l` cost two requests per entry (measured:
-  // 58 GETXATTR for 14 entries listed twice).
+  // asking: every later xattr call answers EOPNOTSUPP without a round trip.
+  // With ENODATA, `ls -l` cost two requests per entry (measured: 58
+  // GETXATTR for 14 entries listed twice).
   static void getxattr(fuse_req_t req, fuse_ino_t, const char*, size_t) {
     fuse_reply_err(req, ENOSYS);
   }
-
   static void listxattr(fuse_req_t req, fuse_ino_t, size_t) { fuse_reply_err(req, ENOSYS); }
-
-  // Every operation that would change the tree: read-only for now.
-  static void rofs(fuse_req_t req) { fuse_reply_err(req, EROFS); }
-  static void setattr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) { rofs(req); }
-  static void mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { rofs(req); }
-  static void mkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { rofs(req); }
-  static void unlink(fuse_req_t req, fuse_ino_t, const char*) { rofs(req); }
-  static void rmdir(fuse_req_t req, fuse_ino_t, const char*) { rofs(req); }
-  static void symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { rofs(req); }
-  static void rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*,
-                     unsigned int) {
-    rofs(req);
-  }
-  static void link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { rofs(req); }
-  static void write(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) {
-    rofs(req);
-  }
-  static void create(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) {
-    rofs(req);
-  }
   static void setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
-    rofs(req);
+    fuse_reply_err(req, ENOSYS);
   }
-  static void removexattr(fuse_req_t req, fuse_ino_t, const char*) { rofs(req); }
-  static void fallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) {
-    rofs(req);
-  }
+  static void removexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, ENOSYS); }
 
   static fuse_lowlevel_ops table() {
     fuse_lowlevel_ops ops{};
@@ -372,6 +489,9 @@ struct FuseOps {
     ops.open = open;
     ops.read = read;
     ops.release = release;
+    ops.flush = flush;
+    ops.fsync = fsync;
+    ops.fsyncdir = fsyncdir;
     ops.statfs = statfs;
     ops.access = access;
     ops.getxattr = getxattr;

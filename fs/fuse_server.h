@@ -28,8 +28,8 @@ struct MountOptions {
   std::string fsName = "hgvfs";
   bool allowOther = false;
   bool debugFuse = false;
-  // Content and names of a revision never change under a read-only mount,
-  // so the kernel may keep them as long as it likes.
+  // Every change goes through the kernel (which updates or drops what it
+  // cached), so it may keep names and attributes as long as it likes.
   double entryTimeout = 86400;
   double attrTimeout = 86400;
   double negativeTimeout = 86400;
@@ -42,7 +42,7 @@ struct MountOptions {
   bool zeroMessageOpendir = true;  // directories: no OPENDIR/RELEASEDIR
   // Mount read-only (MS_RDONLY): the kernel refuses writes itself and does
   // not invalidate atime after every read (one GETATTR per file saved).
-  bool readOnly = true;
+  bool readOnly = false;
   unsigned maxIdleThreads = 16;
   unsigned maxThreads = 64;
 };

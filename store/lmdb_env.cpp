@@ -98,6 +98,47 @@ hg::Result<std::optional<hg::Bytes>> LmdbEnv::get(Dbi dbi, hg::ByteView key) {
   return lmdbError(MDB_MAP_RESIZED, "the map keeps being resized");
 }
 
+hg::Status LmdbEnv::scan(Dbi dbi, hg::ByteView prefix,
+                         const std::function<bool(hg::ByteView, hg::ByteView)>& fn) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::shared_lock lock(resizeMutex_);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+      lock.unlock();
+      std::unique_lock ex(resizeMutex_);
+      mdb_env_set_mapsize(env_, 0);
+      continue;
+    }
+    if (rc != 0) return lmdbError(rc, "cannot begin a read transaction");
+    MDB_cursor* cursor = nullptr;
+    rc = mdb_cursor_open(txn, dbi, &cursor);
+    if (rc != 0) {
+      mdb_txn_abort(txn);
+      return lmdbError(rc, "cannot open a cursor");
+    }
+    MDB_val k = toVal(prefix), v;
+    rc = mdb_cursor_get(cursor, &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
+    while (rc == 0) {
+      hg::ByteView key(static_cast<const char*>(k.mv_data), k.mv_size);
+      if (key.substr(0, prefix.size()) != prefix) break;
+      if (!fn(key, hg::ByteView(static_cast<const char*>(v.mv_data), v.mv_size))) break;
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    mdb_txn_abort(txn);
+    if (rc != 0 && rc != MDB_NOTFOUND) return lmdbError(rc, "scan failed");
+    return hg::okStatus();
+  }
+  return lmdbError(MDB_MAP_RESIZED, "the map keeps being resized");
+}
+
+hg::Status LmdbEnv::sync() {
+  int rc = mdb_env_sync(env_, 1);
+  if (rc != 0) return lmdbError(rc, "sync failed");
+  return hg::okStatus();
+}
+
 hg::Status LmdbEnv::grow(size_t seenMapSize) {
   std::unique_lock ex(resizeMutex_);
   if (mapSize() != seenMapSize) return hg::okStatus();  // another thread grew it

@@ -66,6 +66,16 @@ class LmdbEnv {
                         bool overwrite = true);
   static hg::Status del(MDB_txn* txn, Dbi dbi, hg::ByteView key);
 
+  // Calls `fn(key, value)` for every key starting with `prefix`, in key
+  // order, inside one read transaction; `fn` returns false to stop. The
+  // views are valid only during the call.
+  hg::Status scan(Dbi dbi, hg::ByteView prefix,
+                  const std::function<bool(hg::ByteView key, hg::ByteView value)>& fn);
+
+  // Flushes committed transactions to disk (for environments opened with
+  // noSync: an fsync of the whole map).
+  hg::Status sync();
+
   size_t mapSize() const;
 
  private:
