@@ -142,6 +142,7 @@ hg::Result<std::unique_ptr<Overlay>> Overlay::open(const std::string& directory)
   if (mkdir(files.c_str(), 0700) != 0 && errno != EEXIST) {
     return sysError("cannot create the overlay", files);
   }
+  overlay->takeReserve();
   HG_ASSIGN_OR_RETURN(auto mark, overlay->env_->get(overlay->env_->dbi(kMeta), "reserved"));
   if (mark && mark->size() == 8) std::memcpy(&overlay->reserved_, mark->data(), 8);
   return overlay;
@@ -184,7 +185,38 @@ bool Overlay::hasDirectory(uint64_t ino) {
   return v.ok() && v->has_value();
 }
 
+// LMDB writes copies of the pages it changes, so even a removal needs free
+// space: a full disk would make the overlay unable to free anything. A
+// small reserved file keeps room for that; it is given up when a commit
+// hits ENOSPC (the commit is then retried) and taken again later.
+static constexpr off_t kReserveBytes = off_t{4} << 20;
+
+void Overlay::takeReserve() {
+  std::string path = directory_ + "/reserve";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  reserveHeld_ = ::fallocate(fd, 0, 0, kReserveBytes) == 0;
+  if (!reserveHeld_) (void)::ftruncate(fd, 0);
+  ::close(fd);
+}
+
+void Overlay::releaseReserve() {
+  (void)::truncate((directory_ + "/reserve").c_str(), 0);
+  reserveHeld_ = false;
+}
+
 hg::Status Overlay::commit(const OverlayBatch& batch) {
+  hg::Status status = commitOnce(batch);
+  if (!status.ok() && status.error().err == ENOSPC && reserveHeld_) {
+    log().warn("overlay: the disk is full; using the reserved space to record changes");
+    releaseReserve();
+    status = commitOnce(batch);
+  }
+  if (status.ok() && !reserveHeld_) takeReserve();
+  return status;
+}
+
+hg::Status Overlay::commitOnce(const OverlayBatch& batch) {
   if (!batch.ops_.empty()) {
     MDB_dbi dirs = env_->dbi(kDirs);
     HG_RETURN_IF_ERROR(env_->write([&](MDB_txn* txn) -> hg::Status {

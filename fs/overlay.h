@@ -144,7 +144,11 @@ class Overlay {
 
  private:
   Overlay() = default;
+  hg::Status commitOnce(const OverlayBatch& batch);
+  void takeReserve();
+  void releaseReserve();
   std::string directory_;
+  bool reserveHeld_ = false;
   std::unique_ptr<store::LmdbEnv> env_;
   uint64_t reserved_ = 2;
 };

@@ -1,0 +1,323 @@
+// Integration tests of the writable working copy: changes made through the
+// mount behave as on a local disk (the same operations on a plain copy of
+// the revision give the same tree), survive unmount and a killed daemon,
+// stay visible to every process at once, and a full overlay disk gives
+// ENOSPC without losing earlier data.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include "tests/support/mount_support.h"
+
+namespace hgvfs::test {
+namespace {
+
+class WriteTest : public MountFixture {
+ protected:
+  // A plain directory holding `hg archive` of `rev`: the reference.
+  std::string plainCopy(const std::string& repo, const std::string& rev) {
+    return archive(repo, rev);
+  }
+
+  // Runs the same shell script in both roots; both must succeed.
+  void inBoth(const std::string& mnt, const std::string& ref, const std::string& script) {
+    for (const auto& root : {mnt, ref}) {
+      CommandResult r = shell("set -e; cd " + q(root) + "; " + script);
+      ASSERT_EQ(r.exitCode, 0) << "in " << root << ": " << script << "\n" << describe(r);
+    }
+  }
+
+  std::map<std::string, ino_t> inodes(const std::string& root,
+                                      const std::vector<std::string>& paths) {
+    std::map<std::string, ino_t> out;
+    for (const auto& p : paths) {
+      struct stat st {};
+      if (::lstat((root + "/" + p).c_str(), &st) == 0) out[p] = st.st_ino;
+    }
+    return out;
+  }
+};
+
+const char* kEdits =
+    "echo appended >> README; "
+    "printf 'new file\\n' > created.txt; "
+    "mkdir -p newdir/deeper; printf 'x' > newdir/deeper/leaf; "
+    "mv src newdir/moved-src; "
+    "chmod +x created.txt; "
+    "ln -s created.txt link-to-created; "
+    "truncate -s 3 newdir/deeper/leaf; truncate -s 10000 created.txt; "
+    "cp -a newdir copied; "
+    "mkdir emptydir; rmdir emptydir; "
+    "printf 'replaced' > tmpfile; mv tmpfile README";
+
+TEST_F(WriteTest, EditsMatchAPlainCopyAndSurviveRemount) {
+  std::string repo = fixture("basic");
+  std::string ref = plainCopy(repo, "tip");
+  std::string mnt = mount(repo, path("mnt"));
+  inBoth(mnt, ref, kEdits);
+  expectSameTree(mnt, ref, "after the edits");
+  std::vector<std::string> changed = {"README", "created.txt", "newdir", "newdir/deeper/leaf",
+                                      "newdir/moved-src", "copied", "link-to-created"};
+  auto before = inodes(mnt, changed);
+  ASSERT_EQ(before.size(), changed.size());
+
+  unmount(mnt);
+  mount(repo, mnt);
+  expectSameTree(mnt, ref, "after unmount and mount");
+  EXPECT_EQ(inodes(mnt, changed), before) << "inode numbers of changed entries moved";
+
+  // More changes on the remounted tree, including undoing earlier ones.
+  inBoth(mnt, ref,
+         "rm -r copied; mv newdir/moved-src src; rm link-to-created; echo again >> README; "
+         "mkdir -p src/sub2 && printf 'y' > src/sub2/f");
+  expectSameTree(mnt, ref, "after more edits on the remounted tree");
+  unmount(mnt);
+  mount(repo, mnt);
+  expectSameTree(mnt, ref, "after a second remount");
+}
+
+TEST_F(WriteTest, UnchangedFilesTakeNoOverlaySpace) {
+  std::string repo = fixture("basic");
+  std::string mnt = mount(repo, path("mnt"));
+  CommandResult r = shell("cd " + q(mnt) + " && cat $(find . -type f) > /dev/null && "
+                          "echo x >> README");
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  std::string files = fs::overlayDirectory(fs::clientDirectoryFor(mnt)) + "/files";
+  size_t count = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(files)) {
+    if (e.is_regular_file()) ++count;
+  }
+  EXPECT_EQ(count, 1u) << "only README was changed, so only it has an overlay file";
+}
+
+TEST_F(WriteTest, ChangesAreVisibleToOtherProcessesAtOnce) {
+  std::string repo = fixture("basic");
+  std::string mnt = mount(repo, path("mnt"));
+  // Warm the kernel caches first.
+  ASSERT_EQ(shell("cd " + q(mnt) + " && ls -lR > /dev/null && cat README > /dev/null").exitCode,
+            0);
+  struct stat before {};
+  ASSERT_EQ(::stat((mnt + "/README").c_str(), &before), 0);
+  int fd = ::open((mnt + "/README").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << errnoName(errno);
+  ASSERT_EQ(::write(fd, "more\n", 5), 5);
+  // Another process, while the writer keeps the file open.
+  CommandResult tail = shell("tail -c 5 " + q(mnt + "/README") + "; stat -c %s " +
+                             q(mnt + "/README"));
+  EXPECT_EQ(tail.out, "more\n" + std::to_string(before.st_size + 5) + "\n") << describe(tail);
+  ::close(fd);
+  struct stat after {};
+  ASSERT_EQ(::stat((mnt + "/README").c_str(), &after), 0);
+  EXPECT_EQ(after.st_size, before.st_size + 5);
+  EXPECT_TRUE(after.st_mtim.tv_sec > before.st_mtim.tv_sec ||
+              (after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+               after.st_mtim.tv_nsec > before.st_mtim.tv_nsec))
+      << "mtime did not move on write";
+  // New and renamed names show in another process's listing at once.
+  ASSERT_EQ(shell("cd " + q(mnt) + " && touch fresh && mv src src2").exitCode, 0);
+  CommandResult ls = shell("ls " + q(mnt));
+  EXPECT_NE(ls.out.find("fresh\n"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("src2\n"), std::string::npos) << ls.out;
+  EXPECT_EQ(ls.out.find("src\n"), std::string::npos) << ls.out;
+}
+
+TEST_F(WriteTest, UnlinkedOpenFileStaysUsableUntilClosed) {
+  std::string repo = fixture("basic");
+  std::string mnt = mount(repo, path("mnt"));
+  std::string file = mnt + "/README";
+  auto original = readWhole(file);
+  ASSERT_TRUE(original);
+  int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::unlink(file.c_str()), 0);
+  struct stat st {};
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_nlink, 0u);
+  std::string got(original->size(), '\0');
+  ASSERT_EQ(::pread(fd, got.data(), got.size(), 0), static_cast<ssize_t>(got.size()));
+  EXPECT_EQ(got, *original);
+  ASSERT_EQ(::pwrite(fd, "Z", 1, 0), 1);
+  char c = 0;
+  ASSERT_EQ(::pread(fd, &c, 1, 0), 1);
+  EXPECT_EQ(c, 'Z');
+  EXPECT_NE(::access(file.c_str(), F_OK), 0);
+  ::close(fd);
+  // The name is free again.
+  ASSERT_EQ(shell("echo new > " + q(file)).exitCode, 0);
+  EXPECT_EQ(readWhole(file).value_or(""), "new\n");
+}
+
+TEST_F(WriteTest, PermissionsAreCheckedByTheKernel) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  std::string repo = fixture("basic");
+  std::string mnt = mount(repo, path("mnt"));
+  ::chmod(tmp_.path().c_str(), 0755);
+  // Without --allow-other, another user cannot even enter the mount.
+  CommandResult other = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             "cat", mnt + "/README"});
+  EXPECT_NE(other.exitCode, 0) << describe(other);
+  // The mounting user is subject to the modes (root bypasses them, so only
+  // check that chmod is recorded).
+  ASSERT_EQ(::chmod((mnt + "/README").c_str(), 0600), 0);
+  struct stat st {};
+  ASSERT_EQ(::stat((mnt + "/README").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+}
+
+TEST_F(WriteTest, AnotherUserWorksUnderAllowOtherWithModesEnforced) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as another user";
+  std::string repo = fixture("basic");
+  std::string mnt = mount(repo, path("mnt"), {}, {"--allow-other"});
+  ::chmod(tmp_.path().c_str(), 0755);
+  auto as = [&](const std::string& script) {
+    return run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", "-c",
+                script});
+  };
+  EXPECT_EQ(as("cat " + q(mnt + "/README") + " > /dev/null").exitCode, 0);
+  CommandResult w = as("echo x >> " + q(mnt + "/README"));
+  EXPECT_NE(w.exitCode, 0) << "a file owned by root, mode 0644, was writable by nobody";
+  EXPECT_NE(w.err.find("Permission denied"), std::string::npos) << describe(w);
+  EXPECT_NE(as("touch " + q(mnt + "/newfile")).exitCode, 0);
+  ASSERT_EQ(::mkdir((mnt + "/shared").c_str(), 0777), 0);
+  ASSERT_EQ(::chmod((mnt + "/shared").c_str(), 0777), 0);
+  CommandResult mine = as("echo hi > " + q(mnt + "/shared/mine") + " && stat -c %u " +
+                          q(mnt + "/shared/mine"));
+  EXPECT_EQ(mine.exitCode, 0) << describe(mine);
+  EXPECT_EQ(mine.out, "65534\n") << "a file created by a user belongs to that user";
+}
+
+// SIGKILL the daemon during a stream of writes, closes and renames; after
+// mounting again, every file whose rename returned is there, complete.
+TEST_F(WriteTest, KilledDaemonLosesNothingThatWasClosed) {
+  std::string repo = fixture("basic");
+  std::string mnt = path("mnt");
+  const int kKills = 6;
+  std::mt19937 rng(1234);
+  std::map<std::string, std::string> committed;  // path → content, across rounds
+  for (int round = 0; round < kKills; ++round) {
+    mount(repo, mnt);
+    auto pid = daemonPidFor(mnt);
+    ASSERT_TRUE(pid);
+    std::atomic<bool> stop{false};
+    std::vector<std::pair<std::string, std::string>> done;  // written, closed, renamed
+    std::thread writer([&] {
+      std::mt19937 local(round);
+      std::string dir = mnt + "/round" + std::to_string(round);
+      if (::mkdir(dir.c_str(), 0755) != 0) return;
+      for (int i = 0; !stop; ++i) {
+        std::string content(1 + local() % 70000, static_cast<char>('a' + i % 26));
+        content += std::to_string(i);
+        std::string tmp = dir + "/.tmp" + std::to_string(i);
+        std::string final = dir + "/f" + std::to_string(i);
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) return;
+        bool ok = ::write(fd, content.data(), content.size()) ==
+                  static_cast<ssize_t>(content.size());
+        if (::close(fd) != 0 || !ok) return;
+        if (::rename(tmp.c_str(), final.c_str()) != 0) return;
+        done.emplace_back("round" + std::to_string(round) + "/f" + std::to_string(i), content);
+        if (i % 7 == 3) {  // also rename and remove directories now and then
+          std::string sub = dir + "/d" + std::to_string(i);
+          if (::mkdir(sub.c_str(), 0755) != 0) return;
+          if (::rename(final.c_str(), (sub + "/moved").c_str()) != 0) return;
+          done.back().first = "round" + std::to_string(round) + "/d" + std::to_string(i) +
+                              "/moved";
+        }
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(30 + rng() % 300));
+    ::kill(*pid, SIGKILL);
+    stop = true;
+    writer.join();
+    ASSERT_TRUE(waitUntil([&] { return !hgvfsProcessAlive(*pid); }, 10s));
+    for (auto& [p, c] : done) committed[p] = c;
+    // Mounting again clears the dead mount and repairs the overlay.
+    CommandResult again = hgvfs({"mount", repo, mnt});
+    ASSERT_EQ(again.exitCode, 0) << describe(again);
+    size_t missing = 0;
+    for (const auto& [p, content] : committed) {
+      auto got = readWhole(mnt + "/" + p);
+      if (!got || *got != content) {
+        if (++missing <= 5) {
+          ADD_FAILURE() << "round " << round << ": " << p << " is "
+                        << (got ? "different (" + std::to_string(got->size()) + " bytes)"
+                                : std::string("missing"));
+        }
+      }
+    }
+    EXPECT_EQ(missing, 0u) << "of " << committed.size() << " closed and renamed files";
+    // Every name in the tree can be read (no entry without its content).
+    CommandResult all = shell("cd " + q(mnt) + " && find . -type f -exec cat {} + > /dev/null");
+    EXPECT_EQ(all.exitCode, 0) << describe(all);
+    unmount(mnt);
+  }
+  EXPECT_GT(committed.size(), 0u) << "the writer never got a file through";
+}
+
+TEST_F(WriteTest, FullOverlayDiskGivesENOSPCAndKeepsEarlierData) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
+  std::string repo = fixture("basic");
+  // $HGVFS_HOME on a 16 MiB tmpfs: the overlay fills it.
+  std::string small = makeDir("small");
+  ASSERT_EQ(::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=16m"), 0) << errnoName(errno);
+  struct Unmount {
+    std::string p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmountSmall{small};
+  ::setenv("HGVFS_HOME", (small + "/home").c_str(), 1);
+  std::string mnt = mount(repo, path("mnt"));
+  std::string keep(1 << 20, 'k');
+  writeFile(mnt + "/kept", keep);
+  std::string chunk(1 << 20, 'x');
+  int fd = ::open((mnt + "/filler").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  int err = 0;
+  for (int i = 0; i < 64; ++i) {
+    if (::write(fd, chunk.data(), chunk.size()) < 0) {
+      err = errno;
+      break;
+    }
+  }
+  ::close(fd);
+  EXPECT_EQ(err, ENOSPC) << errnoName(err);
+  // Creating more entries fails cleanly too, or succeeds; never crashes.
+  for (int i = 0; i < 50; ++i) {
+    int f = ::open((mnt + "/more" + std::to_string(i)).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC,
+                   0644);
+    if (f >= 0) ::close(f);
+  }
+  EXPECT_EQ(readWhole(mnt + "/kept").value_or(""), keep);
+  EXPECT_EQ(listedState(mnt), "mounted");
+  // Space freed: writes work again.
+  ASSERT_EQ(::unlink((mnt + "/filler").c_str()), 0);
+  writeFile(mnt + "/after", "ok");
+  EXPECT_EQ(readWhole(mnt + "/after").value_or(""), "ok");
+  unmount(mnt);
+  mount(repo, mnt);
+  EXPECT_EQ(readWhole(mnt + "/kept").value_or(""), keep);
+  unmount(mnt);
+}
+
+TEST_F(WriteTest, RemountWithAnotherRevisionIsRefusedWhileThereAreChanges) {
+  std::string repo = fixture("basic");
+  std::string mnt = mount(repo, path("mnt"), "0");
+  ASSERT_EQ(shell("echo x >> " + q(mnt + "/README")).exitCode, 0);
+  unmount(mnt);
+  CommandResult r = hgvfs({"mount", "--rev", "tip", repo, mnt});
+  EXPECT_NE(r.exitCode, 0) << describe(r);
+  EXPECT_NE(r.err.find("has changes made on revision"), std::string::npos) << describe(r);
+  // Without --rev, the client's own revision comes back with its change.
+  mount(repo, mnt);
+  EXPECT_NE(readWhole(mnt + "/README").value_or("").find("x\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hgvfs::test
