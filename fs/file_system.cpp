@@ -376,6 +376,7 @@ hg::Result<FileSystem::Snapshot> FileSystem::lookupLocked(uint64_t parent, ByteV
 }
 
 hg::Result<struct stat> FileSystem::lookup(InodeNumber parent, ByteView name) {
+  if (name.size() > NAME_MAX) return errnoError(ENAMETOOLONG, "name too long");
   // Warm the tree outside the lock, so a cold directory load does not stall
   // every other request.
   {
@@ -926,13 +927,20 @@ hg::Result<struct stat> FileSystem::newEntry(InodeNumber parent, ByteView name, 
     rec.uid = caller.uid;
     rec.gid = caller.gid;
     rec.materialized = true;
+    // A set-group-ID directory passes its group on (and the bit, to
+    // directories), as local filesystems do; the kernel leaves it to us.
+    if (dir->header.mode & S_ISGID) {
+      rec.gid = dir->header.gid;
+      if (S_ISDIR(mode)) rec.mode |= S_ISGID;
+    }
+    mode = rec.mode;
     std::unique_ptr<DirState> newDir;
     std::shared_ptr<OverlayFile> file;
     if (S_ISDIR(mode)) {
       newDir = std::make_unique<DirState>();
       newDir->header.mode = mode;
-      newDir->header.uid = caller.uid;
-      newDir->header.gid = caller.gid;
+      newDir->header.uid = rec.uid;
+      newDir->header.gid = rec.gid;
       newDir->header.atime = newDir->header.mtime = newDir->header.ctime = now();
       change.batch.putHeader(ino, newDir->header);
     } else {
@@ -951,8 +959,8 @@ hg::Result<struct stat> FileSystem::newEntry(InodeNumber parent, ByteView name, 
     Inode& inode = inodes_.at(ino);
     inode.nlookup = 1;
     Materialized& m = materialized_[ino];
-    m.uid = caller.uid;
-    m.gid = caller.gid;
+    m.uid = rec.uid;
+    m.gid = rec.gid;
     m.dir = std::move(newDir);
     if (file && openFiles_ < 4096) m.file = file;
     s = snapshotLocked(ino, inode);

@@ -85,6 +85,9 @@ struct FuseOps {
     // Always readdirplus: one request per directory block returns names
     // and attributes, saving a lookup per entry.
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+    // O_TRUNC must reach the daemon as a SETATTR: with atomic O_TRUNC it
+    // would ride on the OPEN request, which zero-message opens never send.
+    conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
     // Contents never change behind the kernel's back: no need to drop the
     // page cache when an attribute is refreshed.
     conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
@@ -290,6 +293,7 @@ struct FuseOps {
       }
       // The kernel's page cache stays valid: every change goes through it.
       fi->keep_cache = opts(req).keepCache;
+      fi->noflush = 1;
       fi->fh = 0;
       fuse_reply_open(req, fi);
     });
@@ -373,6 +377,7 @@ struct FuseOps {
       if (!st.ok()) return replyError(req, st.error(), "create");
       fuse_entry_param e = entryFor(req, *st);
       fi->keep_cache = opts(req).keepCache;
+      fi->noflush = 1;  // writes reach the overlay at once: nothing to flush
       fi->fh = 0;
       if (fuse_reply_create(req, &e, fi) != 0) fs(req).forget(InodeNumber(e.ino), 1);
     });

@@ -425,6 +425,19 @@ class MountFixture : public ::testing::Test {
 
   void TearDown() override {
     guards_.clear();
+    // A mount the guards missed would outlive the test: report and detach it.
+    {
+      std::ifstream mounts("/proc/self/mountinfo");
+      for (std::string line; std::getline(mounts, line);) {
+        std::istringstream fields(line);
+        std::string id, parent, dev, root, point;
+        fields >> id >> parent >> dev >> root >> point;
+        if (point.rfind(tmp_.path() + "/", 0) == 0 && line.find("fuse.hgvfs") != std::string::npos) {
+          ADD_FAILURE() << "a mount outlived its guard: " << point;
+          run({"umount", "-l", point});
+        }
+      }
+    }
     // Nothing of ours may outlive the test.
     std::error_code ec;
     if (std::filesystem::exists(home_ + "/clients", ec)) {
