@@ -1,5 +1,6 @@
 #include "fs/daemon.h"
 
+#include <fcntl.h>
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -7,8 +8,13 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <set>
 
 #include "fs/log.h"
+#include "fs/control_protocol.h"
+#include "fs/control_server.h"
+#include "fs/status.h"
+#include "hgbridge/dirstate.h"
 #include "hgbridge/repository.h"
 
 namespace hgvfs::fs {
@@ -20,6 +26,68 @@ void tell(int& fd, const std::string& message) {
   (void)!::write(fd, line.data(), line.size());
   ::close(fd);
   fd = -1;
+}
+
+hg::Status writeFileAtomically(const std::string& path, hg::ByteView data) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return hg::ioError(errno, "cannot write", tmp);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return hg::ioError(err, std::string("cannot write: ") + strerror(err), tmp);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return hg::ioError(err, std::string("cannot write: ") + strerror(err), path);
+  }
+  return hg::okStatus();
+}
+
+// The client's .hg, shown as `.hg` in the mount root: a share of the
+// backing repository (sharedpath, requires with `shared`), an hgrc enabling
+// the extension, and a dirstate for the mounted revision listing every file
+// (size and mtime unknown, so stock hg compares contents: slower, correct).
+// Made once per client; afterwards hg owns it (commit, update move p1).
+hg::Status ensureDotHg(const std::string& dir, const hg::Repository& repo, hg::Revision rev,
+                       const std::string& socket) {
+  if (::access((dir + "/dirstate").c_str(), F_OK) == 0) return hg::okStatus();
+  HG_RETURN_IF_ERROR(makeDirectories(dir));
+  std::ifstream in(repo.dotHg() + "/requires");
+  std::set<std::string> needs;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line != "shared" && line != "relshared") needs.insert(line);
+  }
+  needs.insert("shared");
+  std::string text;
+  for (const auto& r : needs) text += r + "\n";
+  HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/requires", text));
+  HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/sharedpath", repo.sharedDotHg()));
+  std::string hgrc = "# Written by hgvfs mount: status comes from the hgvfs daemon.\n"
+                     "[extensions]\nhgvfs = " HGVFS_HGEXT_PATH "\n"
+                     "[hgvfs]\nsocket = " + socket + "\n";
+  HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/hgrc", hgrc));
+  HG_ASSIGN_OR_RETURN(hg::Manifest manifest, repo.manifestOf(rev));
+  hg::Node p1 = repo.changelog().revlog().node(rev);
+  hg::Bytes out;
+  out.reserve(40 + manifest.size() * 48);
+  hg::DirstateV1Writer writer(p1, hg::Node(), [&](hg::ByteView chunk) {
+    out.append(chunk);
+    return hg::okStatus();
+  });
+  for (const auto& e : manifest.entries()) {
+    HG_RETURN_IF_ERROR(writer.add('n', 0, -1, -1, e.path));
+  }
+  HG_RETURN_IF_ERROR(writer.finish());
+  return writeFileAtomically(dir + "/dirstate", out);
 }
 
 // Changed files keep an open overlay file each (within a budget).
@@ -84,6 +152,17 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
     overlay = std::move(opened).value();
   }
   FileSystem filesystem(store, *root, std::move(overlay), fsOptions);
+  std::string dotHg = client.directory + "/dot-hg";
+  std::unique_ptr<StatusEngine> statusEngine;
+  std::unique_ptr<ControlServer> control;
+  if (!options.readOnly) {
+    auto made = ensureDotHg(dotHg, *shared, *rev, socketPath(client.directory));
+    if (!made.ok()) return fail("cannot make the mount's .hg: " + made.error().message());
+    filesystem.setDotHg(dotHg);
+    statusEngine = std::make_unique<StatusEngine>(filesystem, store, shared->root(), dotHg,
+                                                  client.mountPoint);
+    control = std::make_unique<ControlServer>(*statusEngine, socketPath(client.directory));
+  }
   auto started2 = filesystem.start();
   if (!started2.ok()) return fail("cannot read the overlay: " + started2.error().message());
   raiseFileLimit();
@@ -110,8 +189,13 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   log().info("mounted {} revision {} at {} ({:.1f} ms)", client.repository, client.revision,
              client.mountPoint, ms);
+  if (control) {
+    auto listening = control->start();
+    if (!listening.ok()) return fail(listening.error().message());
+  }
   tell(readyFd, "ok");
   int rc = (*server)->run();
+  if (control) control->stop();
   server->reset();  // unmounts if the loop ended for another reason
   store->flush();
   unlink(pidFile(client.directory).c_str());

@@ -9,6 +9,7 @@
 #include <functional>
 #include <mutex>
 
+#include "fs/file_system_internal.h"
 #include "fs/log.h"
 
 namespace hgvfs::fs {
@@ -57,61 +58,6 @@ hg::Status checkName(ByteView name) {
 
 }  // namespace
 
-// An open overlay file.
-class OverlayFile {
- public:
-  OverlayFile(int fd, std::atomic<int>& count) : fd_(fd), count_(count) { ++count_; }
-  ~OverlayFile() {
-    ::close(fd_);
-    --count_;
-  }
-  OverlayFile(const OverlayFile&) = delete;
-  OverlayFile& operator=(const OverlayFile&) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-  std::atomic<int>& count_;
-};
-
-struct FileSystem::DirState {
-  OverlayDirHeader header;
-  struct Entry {
-    OverlayEntry rec;
-    uint64_t cookie;
-  };
-  std::map<Bytes, Entry, std::less<>> entries;
-  std::map<uint64_t, Bytes> byCookie;
-  uint64_t nextCookie = 3;
-
-  Entry* find(ByteView name) {
-    auto it = entries.find(name);
-    return it == entries.end() ? nullptr : &it->second;
-  }
-  void insert(ByteView name, const OverlayEntry& rec) {
-    uint64_t cookie = nextCookie++;
-    entries[Bytes(name)] = Entry{rec, cookie};
-    byCookie[cookie] = Bytes(name);
-  }
-  void insertWithCookie(ByteView name, const OverlayEntry& rec, uint64_t cookie) {
-    entries[Bytes(name)] = Entry{rec, cookie};
-    byCookie[cookie] = Bytes(name);
-  }
-  void erase(ByteView name) {
-    auto it = entries.find(name);
-    if (it == entries.end()) return;
-    byCookie.erase(it->second.cookie);
-    entries.erase(it);
-  }
-};
-
-struct FileSystem::Materialized {
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::shared_ptr<OverlayFile> file;  // files: the open overlay file, once opened
-  std::unique_ptr<DirState> dir;      // directories: the entries, once loaded
-};
-
 // The writes of one change and how to undo its in-memory effects if the
 // commit fails.
 struct FileSystem::Change {
@@ -159,6 +105,20 @@ FileSystem::FileSystem(std::shared_ptr<store::ObjectStore> objects, const store:
 }
 
 FileSystem::~FileSystem() = default;
+
+void FileSystem::setDotHg(Bytes target) {
+  std::unique_lock lock(mutex_);
+  dotHgTarget_ = std::move(target);
+  Inode inode{};
+  inode.parent = kRootInode.value();
+  inode.nlookup = 1;  // never freed
+  inode.size = dotHgTarget_.size();
+  inode.mode = S_IFLNK | 0777;
+  inode.name = ".hg";
+  inodes_.emplace(kDotHgInode.value(), std::move(inode));
+  byName_.insert(kDotHgInode.value());
+  ++inodes_.at(kRootInode.value()).children;
+}
 
 hg::Status FileSystem::start() {
   std::unique_lock lock(mutex_);
@@ -414,7 +374,7 @@ void FileSystem::forget(InodeNumber ino, uint64_t n) {
 
 // Frees `ino` if nothing refers to it any more, then its parent likewise.
 void FileSystem::releaseLocked(uint64_t ino) {
-  while (ino != kRootInode.value()) {
+  while (ino != kRootInode.value() && ino != kDotHgInode.value()) {
     auto it = inodes_.find(ino);
     if (it == inodes_.end()) return;
     Inode& n = it->second;
@@ -644,6 +604,10 @@ hg::Result<std::vector<ListedEntry>> FileSystem::list(InodeNumber dir, uint64_t 
     if (!S_ISDIR(inode->mode)) return errnoError(ENOTDIR, "not a directory");
     if (!inode->materialized) treeId = inode->id;
   }
+  if (dir == kRootInode && !dotHgTarget_.empty() && after < 3 && max > 0) {
+    out.push_back({".hg", kDotHgInode.value(), S_IFLNK, 3});
+    --max;
+  }
   if (treeId) {
     auto tree = treeOf(*treeId);
     if (!tree.ok()) return annotate(std::move(tree).takeError(), dir.value());
@@ -652,7 +616,7 @@ hg::Result<std::vector<ListedEntry>> FileSystem::list(InodeNumber dir, uint64_t 
     if (!inode) return hg::notFound("unknown inode");
     if (!inode->materialized) {
       const auto& entries = (*tree)->entries();
-      size_t first = after < 3 ? 0 : after - 2;
+      size_t first = after < 4 ? 0 : after - 3;
       for (size_t i = first; i < entries.size() && out.size() < max; ++i) {
         const auto& entry = entries[i];
         uint64_t ino;
@@ -663,7 +627,7 @@ hg::Result<std::vector<ListedEntry>> FileSystem::list(InodeNumber dir, uint64_t 
           HG_ASSIGN_OR_RETURN(ino, allocateInodeLocked());
           insertInodeLocked(ino, dir.value(), entry.name, modeOf(entry.kind), false, entry.id);
         }
-        out.push_back({entry.name, ino, modeOf(entry.kind) & S_IFMT, i + 3});
+        out.push_back({entry.name, ino, modeOf(entry.kind) & S_IFMT, i + 4});
       }
       return out;
     }
@@ -681,6 +645,10 @@ hg::Result<std::vector<ListedEntry>> FileSystem::list(InodeNumber dir, uint64_t 
 
 hg::Result<FileData> FileSystem::data(InodeNumber ino) {
   FileData out;
+  if (ino == kDotHgInode && !dotHgTarget_.empty()) {
+    out.blob = std::make_shared<const Bytes>(dotHgTarget_);
+    return out;
+  }
   Bytes source;
   hg::Node id;
   bool needFile = false;
@@ -770,6 +738,7 @@ hg::Result<size_t> FileSystem::write(InodeNumber ino, const char* buf, size_t si
 
 hg::Result<struct stat> FileSystem::setattr(InodeNumber ino, const AttrChange& change) {
   if (!overlay_) return readOnly().takeError();
+  if (ino == kDotHgInode) return errnoError(EPERM, "the mount's .hg cannot be changed");
   {
     std::unique_lock lock(mutex_);
     Inode* inode = findLocked(ino.value());
@@ -911,6 +880,7 @@ void FileSystem::touchDirLocked(DirState& dir, Change& change, uint64_t ino) {
 hg::Result<struct stat> FileSystem::newEntry(InodeNumber parent, ByteView name, mode_t mode,
                                              const Caller& caller, ByteView symlinkTarget) {
   HG_RETURN_IF_ERROR(checkName(name));
+  if (isDotHg(parent.value(), name)) return errnoError(EEXIST, "exists");
   if (S_ISCHR(mode) || S_ISBLK(mode)) {
     return errnoError(EPERM, "device files are not supported");
   }
@@ -1005,6 +975,7 @@ hg::Result<bool> FileSystem::isEmptyDirLocked(const OverlayEntry& entry) {
 }
 
 hg::Status FileSystem::unlink(InodeNumber parent, ByteView name) {
+  if (isDotHg(parent.value(), name)) return errnoError(EPERM, "the mount's .hg cannot be removed");
   std::unique_lock lock(mutex_);
   Change change;
   HG_ASSIGN_OR_RETURN(DirState * dir, changeableParentLocked(parent.value(), change));
@@ -1029,6 +1000,7 @@ hg::Status FileSystem::unlink(InodeNumber parent, ByteView name) {
 
 hg::Status FileSystem::rmdir(InodeNumber parent, ByteView name) {
   if (name == ".") return errnoError(EINVAL, "cannot remove '.'");
+  if (isDotHg(parent.value(), name)) return errnoError(ENOTDIR, "the mount's .hg is a symlink");
   std::unique_lock lock(mutex_);
   Change change;
   HG_ASSIGN_OR_RETURN(DirState * dir, changeableParentLocked(parent.value(), change));
@@ -1052,6 +1024,9 @@ hg::Status FileSystem::rmdir(InodeNumber parent, ByteView name) {
 hg::Status FileSystem::rename(InodeNumber parent, ByteView name, InodeNumber newParent,
                               ByteView newName, unsigned flags) {
   HG_RETURN_IF_ERROR(checkName(newName));
+  if (isDotHg(parent.value(), name) || isDotHg(newParent.value(), newName)) {
+    return errnoError(EPERM, "the mount's .hg cannot be renamed or replaced");
+  }
   if ((flags & RENAME_EXCHANGE) && (flags & RENAME_NOREPLACE)) {
     return errnoError(EINVAL, "invalid flags");
   }

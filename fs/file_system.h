@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -61,6 +62,10 @@ class InodeNumber {
 };
 
 inline constexpr InodeNumber kRootInode{1};
+// `.hg` in the mount root: a symlink to the client's own .hg directory on
+// local disk (FileSystem::setDotHg). Not part of the overlay; it cannot be
+// changed through the mount.
+inline constexpr InodeNumber kDotHgInode{UINT64_MAX - 1};
 inline constexpr uint64_t kUnknownSize = UINT64_MAX;
 
 struct FileSystemOptions {
@@ -86,8 +91,9 @@ struct AttrChange {
   std::optional<struct timespec> mtime;
 };
 
-// One entry of a listing. Offsets: entries carry increasing cookies (≥ 3;
-// 1 and 2 are "." and ".."), stable while the directory is loaded, so a
+// One entry of a listing. Offsets: entries carry increasing cookies (≥ 4;
+// 1 and 2 are "." and "..", 3 is .hg in the root), stable while the
+// directory is loaded, so a
 // listing resumed after changes neither repeats nor skips an entry that
 // stayed.
 struct ListedEntry {
@@ -99,6 +105,20 @@ struct ListedEntry {
 
 // A readable source of a file's bytes: the revision's blob, or an overlay
 // file.
+// What differs between the mount and a revision's tree, for status. Paths
+// are repository-relative; every list is sorted bytewise.
+struct WorkingDiff {
+  std::vector<Bytes> modified;  // a file in both whose kind, exec bit or bytes differ
+  std::vector<Bytes> added;     // a file only in the mount (not ignored, unless asked)
+  std::vector<Bytes> addedIgnored;  // the same, ignored (only when asked)
+  std::vector<Bytes> removed;   // a file only in the revision
+};
+struct DiffOptions {
+  // Whether an untracked path (file or directory) is ignored; null: nothing is.
+  std::function<bool(ByteView path)> ignored;
+  bool listIgnored = false;
+};
+
 class OverlayFile;
 struct FileData {
   std::shared_ptr<const Bytes> blob;
@@ -115,6 +135,17 @@ class FileSystem {
   // Reads the overlay's root and reserves inode numbers. Call once before
   // serving.
   hg::Status start();
+  // Shows `.hg` in the root as a symlink to `target`. Call before start().
+  void setDotHg(Bytes target);
+
+  // The difference between the mount and the tree `revision` (status). Cost:
+  // the materialized directories and the changed subtrees, not the size of
+  // the tree.
+  // `revision` nullopt: the empty tree (the null revision).
+  hg::Result<WorkingDiff> diff(const std::optional<store::TreeId>& revision,
+                               const DiffOptions& options);
+  // Whether `path` (repository-relative) names a file or symlink in the mount.
+  hg::Result<bool> fileExists(ByteView path);
   bool writable() const { return overlay_ != nullptr; }
 
   // Names. Lookup counts one kernel lookup; NotFound when there is no such
@@ -226,6 +257,20 @@ class FileSystem {
   hg::Result<std::shared_ptr<const store::Tree>> treeOf(const hg::Node& id);
   hg::Error annotate(hg::Error e, uint64_t ino);
   hg::Status readOnly() const;
+  bool isDotHg(uint64_t parent, ByteView name) const {
+    return !dotHgTarget_.empty() && parent == kRootInode.value() && name == ".hg";
+  }
+  struct DiffContext;
+  hg::Status diffDirLocked(uint64_t ino, const Bytes& path, std::optional<store::TreeId> base,
+                           DiffContext& ctx);
+  hg::Status diffSubtrees(const std::optional<store::TreeId>& base, const store::TreeId& mine,
+                          const Bytes& mineSource, const Bytes& path, DiffContext& ctx);
+  hg::Status listOnlyInMountLocked(const OverlayEntry& entry, const Bytes& path,
+                                   DiffContext& ctx);
+  hg::Status listTree(const store::TreeId& tree, const Bytes& path,
+                      std::vector<Bytes>& out);
+  hg::Result<bool> sameFileLocked(const OverlayEntry& mine, const store::TreeEntry& base,
+                                  const Bytes& path);
 
   std::shared_ptr<store::ObjectStore> objects_;
   std::unique_ptr<Overlay> overlay_;
@@ -242,6 +287,17 @@ class FileSystem {
   // (or that were unlinked); others derive it from their parent.
   std::unordered_map<uint64_t, Bytes> sources_;
   std::atomic<int> openFiles_{0};
+  Bytes dotHgTarget_;
+  // Materialized files found equal to (or different from) a revision's
+  // file, by what the overlay file looked like then: a second status does
+  // not read the file again.
+  struct Comparison {
+    off_t size;
+    struct timespec mtime, ctime;
+    hg::Node base;
+    bool equal;
+  };
+  std::unordered_map<uint64_t, Comparison> comparisons_;
 };
 
 }  // namespace hgvfs::fs

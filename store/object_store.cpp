@@ -100,7 +100,7 @@ void ObjectStore::flush() {
 
 hg::Result<hg::Node> ObjectStore::manifestNodeOf(hg::Revision rev) const {
   if (rev.isNull()) return hg::kNullNode;
-  HG_ASSIGN_OR_RETURN(hg::Changeset cs, repo_->changeset(rev));
+  HG_ASSIGN_OR_RETURN(hg::Changeset cs, repo()->changeset(rev));
   return cs.manifest;
 }
 
@@ -121,13 +121,13 @@ hg::Result<TreeId> ObjectStore::importCommit(hg::Revision rev, const ImportProgr
   }
   auto start = std::chrono::steady_clock::now();
   if (progress) progress("reading manifest", 0, 0);
-  HG_ASSIGN_OR_RETURN(hg::Manifest manifest, repo_->manifest(mf));
+  HG_ASSIGN_OR_RETURN(hg::Manifest manifest, repo()->manifest(mf));
   if (progress) progress("building trees", 0, manifest.size());
   // A parent whose manifest is imported lets us rebuild only the
   // directories on changed paths.
   BuiltTrees built;
   bool incremental = false;
-  const hg::Revlog& cl = repo_->changelog().revlog();
+  const hg::Revlog& cl = repo()->changelog().revlog();
   for (hg::Revision parent : rev.isNull()
                                  ? std::vector<hg::Revision>{}
                                  : std::vector<hg::Revision>{cl.entry(rev).p1, cl.entry(rev).p2}) {
@@ -136,7 +136,7 @@ hg::Result<TreeId> ObjectStore::importCommit(hg::Revision rev, const ImportProgr
     if (!parentMf.ok()) continue;
     auto parentRoot = env_->get(env_->dbi(kManifestTrees), parentMf->view());
     if (!parentRoot.ok() || !*parentRoot || (*parentRoot)->size() != hg::Node::kSize) continue;
-    auto base = repo_->manifest(*parentMf);
+    auto base = repo()->manifest(*parentMf);
     if (!base.ok()) continue;
     built = buildTreesFrom(manifest, *base, TreeId::fromRaw((*parentRoot)->data()),
                            [this](const TreeId& id) -> std::shared_ptr<const Tree> {
@@ -148,7 +148,7 @@ hg::Result<TreeId> ObjectStore::importCommit(hg::Revision rev, const ImportProgr
   }
   if (!incremental) built = buildTrees(manifest);
   for (const auto& s : built.skipped) {
-    log().error("manifest {} of {}: entry left out: {}", mf.shortHex(), repo_->root(), s);
+    log().error("manifest {} of {}: entry left out: {}", mf.shortHex(), repo()->root(), s);
   }
   size_t total = built.trees.size();
   size_t done = 0;
@@ -193,7 +193,7 @@ hg::Result<std::shared_ptr<const Bytes>> ObjectStore::blob(ByteView path, const 
     ++blobLmdbHits_;
     content = std::make_shared<const Bytes>(std::move(*stored));
   } else {
-    HG_ASSIGN_OR_RETURN(hg::Filelog fl, repo_->filelog(path));
+    HG_ASSIGN_OR_RETURN(hg::Filelog fl, repo()->filelog(path));
     HG_ASSIGN_OR_RETURN(Bytes text, fl.read(node));
     ++blobHgReads_;
     content = std::make_shared<const Bytes>(std::move(text));
@@ -214,7 +214,7 @@ hg::Result<uint64_t> ObjectStore::fileSize(ByteView path, const hg::Node& node) 
   if (auto cached = blobs_->get(node)) return static_cast<uint64_t>(cached->size());
   HG_ASSIGN_OR_RETURN(auto stored, env_->get(env_->dbi(kSizes), node.view()));
   if (stored && stored->size() == 8) return hg::be64At(*stored, 0);
-  HG_ASSIGN_OR_RETURN(hg::Filelog fl, repo_->filelog(path));
+  HG_ASSIGN_OR_RETURN(hg::Filelog fl, repo()->filelog(path));
   HG_ASSIGN_OR_RETURN(uint64_t size, fl.size(node));
   queueWrite(kSizes, node, encodeSize(size));
   return size;
@@ -233,6 +233,16 @@ ObjectStoreStats ObjectStore::stats() const {
     s.pendingWrites = queue_.size() + inFlight_;
   }
   return s;
+}
+
+std::shared_ptr<const hg::Repository> ObjectStore::repo() const {
+  std::lock_guard lock(repoMutex_);
+  return repo_;
+}
+
+void ObjectStore::setRepository(std::shared_ptr<const hg::Repository> repo) {
+  std::lock_guard lock(repoMutex_);
+  repo_ = std::move(repo);
 }
 
 }  // namespace hgvfs::store

@@ -65,7 +65,10 @@ class ObjectStore {
                                                        const ObjectStoreOptions& options = {});
   ~ObjectStore();
 
-  const hg::Repository& repository() const { return *repo_; }
+  // The repository snapshot objects are read from; setRepository() swaps
+  // in a newer snapshot (commits made since), for every later read.
+  std::shared_ptr<const hg::Repository> repo() const;
+  void setRepository(std::shared_ptr<const hg::Repository> repo);
   const std::string& cacheDirectory() const { return env_->path(); }
 
   // The root tree of changeset `rev`, importing its manifest if needed.
@@ -92,6 +95,7 @@ class ObjectStore {
 
   enum Db : size_t { kTrees = 0, kManifestTrees = 1, kBlobs = 2, kSizes = 3 };
 
+  mutable std::mutex repoMutex_;  // a leaf
   std::shared_ptr<const hg::Repository> repo_;
   std::unique_ptr<LmdbEnv> env_;
   std::unique_ptr<LruCache<TreeId, Tree>> trees_;
