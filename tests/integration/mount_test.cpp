@@ -87,7 +87,7 @@ TEST_P(MountMatchesArchive, SameNamesKindsModesSizesContentsAndTargets) {
   }
 
   // A second opinion from GNU diff, without following symlinks.
-  CommandResult d = run({"diff", "-r", "--no-dereference", mnt, expected});
+  CommandResult d = run({"diff", "-r", "--no-dereference", "-x", ".hg", mnt, expected});
   EXPECT_EQ(d.exitCode, 0) << describe(d);
   EXPECT_EQ(d.out, "");
 }
@@ -148,7 +148,7 @@ TEST_F(MountTest, DefaultRevisionIsTip) {
 
 TEST_F(MountTest, RepositoryWithoutChangesetsMountsEmpty) {
   std::string mnt = mount(fixture("empty"), path("mnt"));
-  auto names = listDir(mnt);
+  auto names = listWorkingDir(mnt);
   ASSERT_TRUE(names.has_value());
   EXPECT_TRUE(names->empty());
 }
@@ -175,7 +175,7 @@ TEST_F(MountTest, NonUtf8NamesLookUpAndReadByTheirBytes) {
     ASSERT_TRUE(data.has_value()) << printableBytes(n) << ": " << errnoName(err);
     EXPECT_EQ(*data, "content of " + n + "\n");
   }
-  auto root = listDir(mnt);
+  auto root = listWorkingDir(mnt);
   ASSERT_TRUE(root.has_value());
   // Sorted as unsigned bytes.
   EXPECT_EQ(*root, (std::vector<std::string>{"caf\xe9.txt", "dir-\xe9", "plain", "utf8-\xc3\xa9",
@@ -212,12 +212,12 @@ TEST_P(MountTools, FindLsGrepCatTarDuDiffAgreeWithTheArchive) {
   std::string mnt = mount(repo, path("mnt"), p.rev);
 
   {  // find: every path with its kind and link target; files with mode and size.
-    auto [m, a] = both(mnt, arc, "find . -printf '%y %p %l\\n' | sort");
+    auto [m, a] = both(mnt, arc, "find . -path ./.hg -prune -o -printf '%y %p %l\\n' | sort");
     EXPECT_EQ(m, a) << "find (kinds, names, targets)";
     EXPECT_GT(std::count(m.begin(), m.end(), '\n'), 3);
-    auto [mf, af] = both(mnt, arc, "find . -type f -printf '%m %s %p\\n' | sort");
+    auto [mf, af] = both(mnt, arc, "find . -path ./.hg -prune -o -type f -printf '%m %s %p\\n' | sort");
     EXPECT_EQ(mf, af) << "find (modes and sizes of files)";
-    auto [ml, al] = both(mnt, arc, "find . -type l -printf '%s %p\\n' | sort");
+    auto [ml, al] = both(mnt, arc, "find . -path ./.hg -prune -o -type l -printf '%s %p\\n' | sort");
     EXPECT_EQ(ml, al) << "find (symlink sizes)";
   }
   {  // ls -lR runs and stats everything; ls -R lists the same names.
@@ -225,7 +225,7 @@ TEST_P(MountTools, FindLsGrepCatTarDuDiffAgreeWithTheArchive) {
     EXPECT_EQ(l.exitCode, 0) << describe(l);
     EXPECT_EQ(l.err, "");
     EXPECT_EQ(l.out.find("?????????"), std::string::npos) << "ls -l could not stat an entry";
-    auto [m, a] = both(mnt, arc, "ls -R1a");
+    auto [m, a] = both(mnt, arc, "ls -R1a -I .hg");
     EXPECT_EQ(m, a) << "ls -R";
   }
   {  // grep -r: same matching files and counts (words the fixtures use).
@@ -235,13 +235,13 @@ TEST_P(MountTools, FindLsGrepCatTarDuDiffAgreeWithTheArchive) {
     EXPECT_EQ(ml, al) << "grep -r -n";
   }
   {  // cat: every file in name order, byte for byte.
-    auto [m, a] = both(mnt, arc, "find . -type f -print0 | sort -z | xargs -0 -r cat -- | sha1sum");
+    auto [m, a] = both(mnt, arc, "find . -path ./.hg -prune -o -type f -print0 | sort -z | xargs -0 -r cat -- | sha1sum");
     EXPECT_EQ(m, a) << "cat of every file";
   }
   {  // tar c: no warnings (a size or ctime that changes while tar reads it
      // makes tar warn); same member list; extracted, the same tree.
     std::string tarFile = path("mount.tar");
-    CommandResult t = shell("tar -C " + q(mnt) + " -cf " + q(tarFile) + " .");
+    CommandResult t = shell("tar -C " + q(mnt) + " --exclude=./.hg -cf " + q(tarFile) + " .");
     EXPECT_EQ(t.exitCode, 0) << describe(t);
     EXPECT_EQ(t.err, "");
     CommandResult ta = shell("tar -C " + q(arc) + " -cf - . | tar -tf - | sort");
@@ -253,15 +253,15 @@ TEST_P(MountTools, FindLsGrepCatTarDuDiffAgreeWithTheArchive) {
     expectSameTree(extracted, arc, "tar c of the mount, extracted");
   }
   {  // du: runs everywhere, lists the same paths, same apparent size of files.
-    auto [m, a] = both(mnt, arc, "du -a . | cut -f2 | sort");
+    auto [m, a] = both(mnt, arc, "du -a --exclude=.hg . | cut -f2 | sort");
     EXPECT_EQ(m, a) << "du -a paths";
-    auto [mb, ab] = both(mnt, arc, "find . -type f -print0 | du -cb --files0-from=- | tail -1");
+    auto [mb, ab] = both(mnt, arc, "find . -path ./.hg -prune -o -type f -print0 | du -cb --files0-from=- | tail -1");
     EXPECT_EQ(mb, ab) << "du -b total of files";
     CommandResult s = shell("du -s " + q(mnt));
     EXPECT_EQ(s.exitCode, 0) << describe(s);
   }
   {  // diff -r with the archive is empty.
-    CommandResult d = run({"diff", "-r", "--no-dereference", mnt, arc});
+    CommandResult d = run({"diff", "-r", "--no-dereference", "-x", ".hg", mnt, arc});
     EXPECT_EQ(d.exitCode, 0) << describe(d);
     EXPECT_EQ(d.out, "");
   }
@@ -798,7 +798,7 @@ TEST_F(MountCorruptRepository, FlippedByteInAFileRevisionGivesEIOAndOneLogLine) 
 
   std::string mnt = mount(repo, path("mnt"));
   expectOthersRead(mnt, repo);
-  auto root = listDir(mnt);
+  auto root = listWorkingDir(mnt);
   ASSERT_TRUE(root.has_value());
   EXPECT_EQ(*root,
             (std::vector<std::string>{"bad.txt", "big.bin", "good.txt", "sub", "zzz-after.txt"}));
@@ -861,7 +861,7 @@ TEST_F(MountCorruptRepository, ListingADirectoryWithACorruptFileShowsEveryName) 
   truncateBigBin(repo);
   std::string mnt = mount(repo, path("mnt"));
   int err = 0;
-  auto root = listDir(mnt, &err);
+  auto root = listWorkingDir(mnt, &err);
   ASSERT_TRUE(root.has_value()) << "readdir of the directory holding the corrupt file: "
                                 << errnoName(err);
   EXPECT_EQ(*root,

@@ -228,6 +228,14 @@ inline std::optional<std::vector<std::string>> listDir(const std::string& path, 
   return names;
 }
 
+// The same for a working copy's root: without its .hg.
+inline std::optional<std::vector<std::string>> listWorkingDir(const std::string& path,
+                                                              int* err = nullptr) {
+  auto names = listDir(path, err);
+  if (names) std::erase(*names, ".hg");
+  return names;
+}
+
 // ---------------------------------------------------------------------------
 // Recursive comparison of the mount with an archive: names (bytes), kinds,
 // permission bits of files, sizes, contents, symlink targets (all by lstat).
@@ -258,6 +266,12 @@ inline void compareDirs(const std::string& mount, const std::string& archive, co
   std::string shown = rel.empty() ? "/" : printableBytes(rel);
   if (!namesM) return c.problem(shown + ": cannot list in the mount: " + errnoName(errM));
   if (!namesA) return c.problem(shown + ": cannot list in the archive: " + errnoName(errA));
+  // The working copy's .hg (the mount's is a symlink to the client's own)
+  // is not part of the tree being compared, as in hg archive.
+  if (rel.empty()) {
+    std::erase(*namesM, ".hg");
+    std::erase(*namesA, ".hg");
+  }
   std::set<std::string> setM(namesM->begin(), namesM->end()), setA(namesA->begin(), namesA->end());
   for (const auto& n : setM) {
     if (!setA.count(n)) c.problem(printableBytes(rel + "/" + n) + ": only in the mount");
