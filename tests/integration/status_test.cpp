@@ -1,0 +1,164 @@
+// `hgvfs status` and the control socket on real mounts: the same operations
+// in a normal checkout made by stock hg and in the mount give byte-identical
+// `hg status` / `hgvfs status` output, also after unmount + mount and after
+// the daemon was killed; the socket is private and survives bad requests.
+// (The long randomized comparison is tests/integration/status_differential.)
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "fs/control_protocol.h"
+#include "tests/support/mount_support.h"
+
+namespace hgvfs::test {
+namespace {
+
+class StatusTest : public MountFixture {
+ protected:
+  // A repository with directories, an exec file, a symlink and .hgignore,
+  // two revisions; a normal checkout of it, and a mount.
+  void SetUp() override {
+    MountFixture::SetUp();
+    repo_ = path("repo");
+    ASSERT_EQ(hg({"init", repo_}).exitCode, 0);
+    std::string script =
+        "cd " + q(repo_) +
+        " && mkdir -p src/lib docs build && echo one > src/a.c && echo two > src/lib/b.c"
+        " && echo readme > docs/README && printf '#!/bin/sh\\n' > run.sh && chmod +x run.sh"
+        " && ln -s docs/README link && printf 'syntax: glob\\n*.o\\nbuild/\\n' > .hgignore"
+        " && /usr/bin/hg -q commit -A -m one && echo three >> src/a.c && echo new > src/new.c"
+        " && /usr/bin/hg -q commit -A -m two";
+    CommandResult r = shell(script);
+    ASSERT_EQ(r.exitCode, 0) << describe(r);
+    checkout_ = path("checkout");
+    ASSERT_EQ(hg({"clone", "-q", repo_, checkout_}).exitCode, 0);
+    mnt_ = mount(repo_, path("mnt"));
+  }
+
+  void inBoth(const std::string& script) {
+    for (const auto& root : {mnt_, checkout_}) {
+      CommandResult r = shell("export HGPLAIN=1 HGUSER=test; cd " + q(root) + " && " + script);
+      ASSERT_EQ(r.exitCode, 0) << "in " << root << ": " << script << "\n" << describe(r);
+    }
+  }
+
+  // hg status in the checkout = hgvfs status and hg status in the mount.
+  void expectSameStatus(const std::string& what, const std::string& flags = "-A -C",
+                        const std::string& sub = "") {
+    std::string hgCmd = "export HGPLAIN=1; cd %s" + sub + " && /usr/bin/hg status " + flags;
+    auto in = [&](const std::string& root, const std::string& cmd) {
+      std::string s = cmd;
+      s.replace(s.find("%s"), 2, q(root));
+      return shell(s);
+    };
+    CommandResult want = in(checkout_, hgCmd);
+    ASSERT_EQ(want.exitCode, 0) << describe(want);
+    CommandResult mine =
+        in(mnt_, "cd %s" + sub + " && " + q(kHgvfs) + " status " + flags);
+    EXPECT_EQ(mine.exitCode, 0) << what << ": " << describe(mine);
+    EXPECT_EQ(mine.out, want.out) << what << ": hgvfs status " << flags;
+    CommandResult stock = in(mnt_, hgCmd);
+    EXPECT_EQ(stock.out, want.out) << what << ": hg status " << flags << " in the mount\n"
+                                   << stock.err;
+  }
+
+  std::string repo_, checkout_, mnt_;
+};
+
+TEST_F(StatusTest, MatchesANormalCheckoutThroughEdits) {
+  expectSameStatus("fresh mount");
+  inBoth("echo more >> src/a.c && echo x > untracked.txt && echo o > src/a.o && mkdir -p build "
+         "&& echo b > build/out && rm docs/README && chmod -x run.sh");
+  expectSameStatus("after edits");
+  expectSameStatus("after edits, ignored", "-i");
+  expectSameStatus("after edits, -mardu -n", "-mardu -n");
+  expectSameStatus("after edits, json", "-A -C -T json");
+  expectSameStatus("after edits, -0", "-0 -C");
+  expectSameStatus("in a subdirectory", "-A", "/src");
+  expectSameStatus("with a pattern", "-A lib ../docs", "/src");
+  inBoth("/usr/bin/hg add -q untracked.txt && /usr/bin/hg cp src/a.c src/copy.c && "
+         "/usr/bin/hg rm -q src/lib/b.c && /usr/bin/hg forget -q src/new.c && "
+         "/usr/bin/hg mv -q run.sh run2.sh");
+  expectSameStatus("after add, copy, rm, forget, mv");
+  inBoth("echo one > src/a.c.tmp && mv src/a.c.tmp src/a.c");  // back to revision 0's bytes
+  expectSameStatus("after an editor-style save");
+  inBoth("/usr/bin/hg revert -q --all && rm -f src/copy.c run2.sh untracked.txt");
+  expectSameStatus("after revert");
+  inBoth("/usr/bin/hg -q update 0");
+  expectSameStatus("after update to revision 0");
+  inBoth("echo edit >> docs/README && /usr/bin/hg -q commit -m three && /usr/bin/hg -q update 1");
+  expectSameStatus("after a commit and an update");
+  inBoth("printf 'syntax: glob\\n*.c\\n' > .hgignore && echo z > src/z.c");
+  expectSameStatus("after .hgignore changed");
+}
+
+TEST_F(StatusTest, SurvivesRemountAndAKilledDaemon) {
+  inBoth("echo more >> src/a.c && echo x > untracked.txt && /usr/bin/hg cp -q src/a.c c2.c && "
+         "rm link");
+  expectSameStatus("before");
+  unmount(mnt_);
+  mount(repo_, mnt_);
+  expectSameStatus("after unmount and mount");
+  auto pid = daemonPidFor(mnt_);
+  ASSERT_TRUE(pid);
+  ::kill(*pid, SIGKILL);
+  ASSERT_TRUE(waitUntil([&] { return !hgvfsProcessAlive(*pid); }, 10s));
+  CommandResult again = hgvfs({"mount", repo_, mnt_});
+  ASSERT_EQ(again.exitCode, 0) << describe(again);
+  expectSameStatus("after SIGKILL and mount");
+}
+
+// The control socket: private, and a bad request gets an error reply.
+TEST_F(StatusTest, ControlSocketIsPrivateAndRefusesBadRequests) {
+  std::string socket = fs::socketPath(fs::clientDirectoryFor(mnt_));
+  struct stat st {};
+  ASSERT_EQ(::lstat(socket.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  auto ask = [&](const std::string& line) {
+    std::string req = line + "\n";
+    EXPECT_EQ(::write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    std::string reply;
+    char c;
+    while (::read(fd, &c, 1) == 1 && c != '\n') reply.push_back(c);
+    return reply;
+  };
+  EXPECT_NE(ask("this is not json").find("\"ok\":false"), std::string::npos);
+  EXPECT_NE(ask("[1,2,3]").find("\"ok\":false"), std::string::npos);
+  EXPECT_NE(ask("{\"op\":\"status\"}").find("no version"), std::string::npos);
+  std::string v2 = ask("{\"version\":2,\"op\":\"status\"}");
+  EXPECT_NE(v2.find("protocol version 2 is not supported (the daemon speaks 1)"),
+            std::string::npos)
+      << v2;
+  EXPECT_NE(ask("{\"version\":1,\"op\":\"frobnicate\"}").find("unknown op"), std::string::npos);
+  EXPECT_NE(ask("{\"version\":1,\"op\":\"status\",\"clean\":\"yes\"}").find("\"ok\":false"),
+            std::string::npos);
+  std::string ok = ask("{\"version\":1,\"op\":\"status\"}");
+  EXPECT_NE(ok.find("\"ok\":true"), std::string::npos) << ok;
+  ::close(fd);
+  // Still serving, and the mount too.
+  expectSameStatus("after bad requests");
+}
+
+TEST_F(StatusTest, OutsideAMountIsAClearError) {
+  CommandResult r = shell("cd " + q(checkout_) + " && " + q(kHgvfs) + " status");
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.err.find("not inside an hgvfs mount"), std::string::npos) << describe(r);
+}
+
+TEST_F(StatusTest, PathBytesTravelIntact) {
+  inBoth("printf x > \"$(printf 'caf\\xe9')\" && printf y > \"$(printf 'utf8-\\xc3\\xa9')\" && "
+         "printf z > 'quote\"back\\slash'");
+  expectSameStatus("non-UTF-8, UTF-8 and escaped names");
+  expectSameStatus("the same as json", "-T json");
+}
+
+}  // namespace
+}  // namespace hgvfs::test
