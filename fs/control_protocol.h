@@ -9,7 +9,8 @@
 //   reply    {"version": 1, "ok": true, "p1": "HEX", "modified": [...],
 //             "added": [...], "removed": [...], "deleted": [...],
 //             "unknown": [...], "ignored": [...], "clean": [...],
-//             "copies": {"dest": "source", ...}, "warnings": [...]}
+//             "copies": {"dest": "source", ...}, "warnings": [...],
+//             "micros": TIME_THE_DAEMON_SPENT}
 //   request  {"version": 1, "op": "hello"} → {"version": 1, "ok": true, "daemon": "hgvfs"}
 //   error    {"version": 1, "ok": false, "error": "MESSAGE"}
 //

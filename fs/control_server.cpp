@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -197,8 +198,12 @@ std::string ControlServer::handle(const std::string& line) {
     if (request.contains("rev") && !request["rev"].is_null()) {
       req.rev = request["rev"].get<std::string>();
     }
+    auto started = std::chrono::steady_clock::now();
     auto result = status_.status(req);
     if (!result.ok()) return errorReply(result.error().message()).dump();
+    auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
     json copies = json::object();
     for (const auto& [dest, source] : result->copies) {
       copies[bytesToJsonString(dest)] = bytesToJsonString(source);
@@ -216,7 +221,8 @@ std::string ControlServer::handle(const std::string& line) {
                {"ignored", pathList(result->ignored)},
                {"clean", pathList(result->clean)},
                {"copies", copies},
-               {"warnings", warnings}};
+               {"warnings", warnings},
+               {"micros", micros}};
     return reply.dump();
   } catch (const std::exception& e) {
     return errorReply(std::string("malformed request: ") + e.what()).dump();
