@@ -187,6 +187,81 @@ hg::Result<StatusResult> StatusEngine::status(const StatusRequest& request) {
   const auto& special = dirstate_.special;
   std::set<Bytes, std::less<>> handled;
   auto exists = [&](const Bytes& path) -> hg::Result<bool> { return fs_.fileExists(path); };
+  if (request.rev) {
+    // Working copy against another revision (hg status --rev REV): a file
+    // the working copy tracks (in p1 unless removed, or added) and REV
+    // disagree on is M, A or R; a tracked file missing from disk is !.
+    std::optional<store::TreeId> p1Tree;
+    if (!dirstate_.p1.isNull()) {
+      HG_ASSIGN_OR_RETURN(p1Tree, treeOf(dirstate_.p1));
+    }
+    auto inP1 = [&](const Bytes& path) -> hg::Result<bool> {
+      if (!p1Tree) return false;
+      store::TreeId dir = *p1Tree;
+      size_t start = 0;
+      while (true) {
+        size_t slash = path.find('/', start);
+        ByteView name = ByteView(path).substr(
+            start, slash == Bytes::npos ? ByteView::npos : slash - start);
+        HG_ASSIGN_OR_RETURN(auto tree, objects_->tree(dir));
+        const store::TreeEntry* e = tree->find(name);
+        if (!e) return false;
+        if (slash == Bytes::npos) return !e->isDirectory();
+        if (!e->isDirectory()) return false;
+        dir = e->treeId();
+        start = slash + 1;
+      }
+    };
+    // -1: removed from tracking ('r'); 0: untracked; 1: tracked.
+    auto tracking = [&](const Bytes& path) -> hg::Result<int> {
+      auto it = special.find(path);
+      if (it != special.end()) return it->second.state == 'r' ? -1 : 1;
+      HG_ASSIGN_OR_RETURN(bool p1Has, inP1(path));
+      return p1Has ? 1 : 0;
+    };
+    for (const auto& p : diff.modified) {
+      handled.insert(p);
+      HG_ASSIGN_OR_RETURN(int t, tracking(p));
+      if (t == 1) {
+        result.modified.push_back(p);
+      } else {
+        result.removed.push_back(p);
+        if (t == 0) result.unknown.push_back(p);
+      }
+    }
+    for (const auto& list : {&diff.added, &diff.addedIgnored}) {
+      bool ignoredList = list == &diff.addedIgnored;
+      for (const auto& p : *list) {
+        handled.insert(p);
+        HG_ASSIGN_OR_RETURN(int t, tracking(p));
+        if (t == 1) {
+          result.added.push_back(p);
+        } else if (t == 0) {
+          (ignoredList ? result.ignored : result.unknown).push_back(p);
+        }
+      }
+    }
+    for (const auto& p : diff.removed) {
+      handled.insert(p);
+      HG_ASSIGN_OR_RETURN(int t, tracking(p));
+      (t == 1 ? result.deleted : result.removed).push_back(p);
+    }
+    // Files equal in REV and on disk that the working copy does not track.
+    for (const auto& [path, entry] : special) {
+      if (handled.count(path)) continue;
+      HG_ASSIGN_OR_RETURN(bool there, exists(path));
+      if (entry.state == 'r') {
+        if (there) result.removed.push_back(path);
+      } else if (!there) {
+        result.deleted.push_back(path);
+      } else if (entry.state == 'a') {
+        // Not in the diff and on disk: REV has it with these bytes, unless
+        // it is ignored (then the diff did not list it).
+        auto ignoredHere = ignore_->ignored(path);
+        if (ignoredHere) result.added.push_back(path);
+      }
+    }
+  } else {
   // A path the mount and the base disagree on, present in the mount.
   auto present = [&](const Bytes& path, bool inBase, bool ignoredPath) {
     auto it = special.find(path);
@@ -244,6 +319,7 @@ hg::Result<StatusResult> StatusEngine::status(const StatusRequest& request) {
       result.modified.push_back(path);
     }
   }
+  }
   if (request.clean) {
     std::set<Bytes, std::less<>> listed;
     for (auto* l : {&result.modified, &result.added, &result.removed, &result.deleted}) {
@@ -262,8 +338,10 @@ hg::Result<StatusResult> StatusEngine::status(const StatusRequest& request) {
   }
   std::set<Bytes, std::less<>> shown(result.added.begin(), result.added.end());
   shown.insert(result.modified.begin(), result.modified.end());
-  for (const auto& [dest, source] : dirstate_.copies) {
-    if (shown.count(dest)) result.copies.emplace_back(dest, source);
+  if (!request.rev) {  // against another revision hg traces copies through history
+    for (const auto& [dest, source] : dirstate_.copies) {
+      if (shown.count(dest)) result.copies.emplace_back(dest, source);
+    }
   }
   return result;
 }

@@ -77,16 +77,20 @@ TEST_F(StatusTest, MatchesANormalCheckoutThroughEdits) {
   expectSameStatus("after edits, -0", "-0 -C");
   expectSameStatus("in a subdirectory", "-A", "/src");
   expectSameStatus("with a pattern", "-A lib ../docs", "/src");
+  expectSameStatus("against revision 0", "--rev 0 -mardui");
   inBoth("/usr/bin/hg add -q untracked.txt && /usr/bin/hg cp src/a.c src/copy.c && "
          "/usr/bin/hg rm -q src/lib/b.c && /usr/bin/hg forget -q src/new.c && "
          "/usr/bin/hg mv -q run.sh run2.sh");
   expectSameStatus("after add, copy, rm, forget, mv");
+  expectSameStatus("after add, copy, rm, forget, mv, against revision 0", "--rev 0 -mardui");
+  expectSameStatus("after add, copy, rm, forget, mv, clean too", "--rev 0 -mardc");
   inBoth("echo one > src/a.c.tmp && mv src/a.c.tmp src/a.c");  // back to revision 0's bytes
   expectSameStatus("after an editor-style save");
   inBoth("/usr/bin/hg revert -q --all && rm -f src/copy.c run2.sh untracked.txt");
   expectSameStatus("after revert");
   inBoth("/usr/bin/hg -q update 0");
   expectSameStatus("after update to revision 0");
+  expectSameStatus("after update to revision 0, against tip", "--rev tip -mardu");
   inBoth("echo edit >> docs/README && /usr/bin/hg -q commit -m three && /usr/bin/hg -q update 1");
   expectSameStatus("after a commit and an update");
   inBoth("printf 'syntax: glob\\n*.c\\n' > .hgignore && echo z > src/z.c");
