@@ -90,12 +90,8 @@ hg::Status FileSystem::listOnlyInMountLocked(const OverlayEntry& entry, const By
     return hg::okStatus();
   }
   HG_ASSIGN_OR_RETURN(DirState * dir, loadedDirLocked(entry.ino));
-  // Copy: loading a child directory may not invalidate the iteration, but
-  // keep it simple and safe.
-  std::vector<std::pair<Bytes, OverlayEntry>> children;
-  for (const auto& [name, e] : dir->entries) children.emplace_back(name, e.rec);
-  for (const auto& [name, rec] : children) {
-    HG_RETURN_IF_ERROR(listOnlyInMountLocked(rec, join(path, name), ctx));
+  for (const auto& [name, e] : dir->entries) {
+    HG_RETURN_IF_ERROR(listOnlyInMountLocked(e.rec, join(path, name), ctx));
   }
   return hg::okStatus();
 }
@@ -186,22 +182,25 @@ hg::Status FileSystem::diffSubtrees(const std::optional<store::TreeId>& base,
 hg::Status FileSystem::diffDirLocked(uint64_t ino, const Bytes& path,
                                      std::optional<store::TreeId> base, DiffContext& ctx) {
   HG_ASSIGN_OR_RETURN(DirState * dir, loadedDirLocked(ino));
-  std::vector<std::pair<Bytes, OverlayEntry>> mine;
-  mine.reserve(dir->entries.size());
-  for (const auto& [name, e] : dir->entries) mine.emplace_back(name, e.rec);
+  // Iterated in place: the walk below changes no entry list (it may load
+  // other directories, which does not touch this one).
+  const auto& mine = dir->entries;
   std::shared_ptr<const store::Tree> baseTree;
   if (base) {
     HG_ASSIGN_OR_RETURN(baseTree, treeOf(base->raw()));
   }
   static const std::vector<store::TreeEntry> kNone;
   const auto& theirs = baseTree ? baseTree->entries() : kNone;
-  size_t i = 0, j = 0;
-  while (i < mine.size() || j < theirs.size()) {
-    int order = i == mine.size()     ? 1
+  auto i = mine.begin();
+  size_t j = 0;
+  while (i != mine.end() || j < theirs.size()) {
+    int order = i == mine.end()      ? 1
                 : j == theirs.size() ? -1
-                                     : ByteView(mine[i].first).compare(theirs[j].name);
+                                     : ByteView(i->first).compare(theirs[j].name);
     if (order < 0) {  // only in the mount
-      const auto& [name, rec] = mine[i++];
+      const Bytes& name = i->first;
+      const OverlayEntry& rec = i->second.rec;
+      ++i;
       HG_RETURN_IF_ERROR(listOnlyInMountLocked(rec, join(path, name), ctx));
       continue;
     }
@@ -215,10 +214,13 @@ hg::Status FileSystem::diffDirLocked(uint64_t ino, const Bytes& path,
       }
       continue;
     }
-    const auto& [name, rec] = mine[i++];
+    const Bytes& name = i->first;
+    const OverlayEntry& rec = i->second.rec;
+    ++i;
     const store::TreeEntry& t = theirs[j++];
-    Bytes child = join(path, name);
     bool mineDir = S_ISDIR(rec.mode);
+    if (!rec.materialized && rec.id == t.id && sameKind(rec.mode, t.kind)) continue;  // unchanged
+    Bytes child = join(path, name);
     if (mineDir && t.isDirectory()) {
       if (rec.materialized) {
         HG_RETURN_IF_ERROR(diffDirLocked(rec.ino, child, t.treeId(), ctx));
