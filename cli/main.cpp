@@ -80,24 +80,7 @@ int main(int argc, char** argv) {
   mount->callback([&] { exitCode = hgvfs::cli::mountCommand(mountArgs); });
 
   hgvfs::cli::StatusArgs statusArgs;
-  auto* status = app.add_subcommand(
-      "status", "Show changed files in the mount, exactly as hg status does (no Python)");
-  status->add_flag("-m,--modified", statusArgs.modified, "show only modified files");
-  status->add_flag("-a,--added", statusArgs.added, "show only added files");
-  status->add_flag("-r,--removed", statusArgs.removed, "show only removed files");
-  status->add_flag("-d,--deleted", statusArgs.deleted, "show only missing files (!)");
-  status->add_flag("-u,--unknown", statusArgs.unknown, "show only unknown files (?)");
-  status->add_flag("-i,--ignored", statusArgs.ignored, "show only ignored files");
-  status->add_flag("-c,--clean", statusArgs.clean, "show only files without changes");
-  status->add_flag("-A,--all", statusArgs.all, "show status of all files");
-  status->add_flag("-q,--quiet", statusArgs.quiet, "hide unknown files");
-  status->add_flag("-n,--no-status", statusArgs.noStatus, "hide status prefix");
-  status->add_flag("--print0", statusArgs.print0, "end filenames with NUL (also -0)");
-  status->add_flag("-C,--copies", statusArgs.copies, "show source of copied files");
-  status->add_option("-T,--template", statusArgs.template_, "json");
-  status->add_option("--rev", statusArgs.rev, "compare the working copy with REV");
-  status->add_option("PATTERN", statusArgs.patterns, "files or directories");
-  status->callback([&] { exitCode = hgvfs::cli::statusCommand(statusArgs); });
+  hgvfs::cli::addStatusCommand(app, statusArgs, exitCode);
 
   std::string mountPoint;
   auto* unmount = app.add_subcommand("unmount", "Unmount a mount made by hgvfs mount");
@@ -123,14 +106,7 @@ int main(int argc, char** argv) {
   daemon->add_option("--no-kernel-cache", mountArgs.noKernelCache);
   daemon->callback([&] { exitCode = hgvfs::cli::daemonCommand(clientDir, readyFd, mountArgs); });
 
-  // hg spells --print0 as -0, which is not an option name CLI11 accepts.
-  std::vector<std::string> args(argv + 1, argv + argc);
-  bool inStatus = false;
-  for (auto& a : args) {
-    if (a == "status") inStatus = true;
-    if (inStatus && a == "-0") a = "--print0";
-  }
-  std::reverse(args.begin(), args.end());
+  std::vector<std::string> args = hgvfs::cli::reversedArguments(argc, argv);
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {

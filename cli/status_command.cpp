@@ -12,6 +12,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -19,10 +21,12 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
-#include "fs/client_dir.h"
 #include "fs/control_protocol.h"
 
 namespace hgvfs::cli {
@@ -222,7 +226,207 @@ std::string jsonEscape(const std::string& s) {
   return out;
 }
 
+
+// Mercurial's pattern kinds (match.py _regex, _globre) as regular
+// expressions; matched from the start of the repository-relative path.
+std::string reEscape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '_' || c >= 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+std::string globRe(const std::string& pat) {
+  std::string res;
+  size_t i = 0, n = pat.size();
+  int group = 0;
+  while (i < n) {
+    char c = pat[i++];
+    if (std::string("*?[{},\\").find(c) == std::string::npos) {
+      res += reEscape(std::string(1, c));
+    } else if (c == '*') {
+      if (i < n && pat[i] == '*') {
+        ++i;
+        if (i < n && pat[i] == '/') {
+          ++i;
+          res += "(?:.*/)?";
+        } else {
+          res += ".*";
+        }
+      } else {
+        res += "[^/]*";
+      }
+    } else if (c == '?') {
+      res += ".";
+    } else if (c == '[') {
+      size_t j = i;
+      if (j < n && (pat[j] == '!' || pat[j] == ']')) ++j;
+      while (j < n && pat[j] != ']') ++j;
+      if (j >= n) {
+        res += "\\[";
+      } else {
+        std::string stuff;
+        for (size_t k = i; k < j; ++k) stuff += pat[k] == '\\' ? std::string("\\\\") : std::string(1, pat[k]);
+        i = j + 1;
+        if (!stuff.empty() && stuff[0] == '!') {
+          stuff = "^" + stuff.substr(1);
+        } else if (!stuff.empty() && stuff[0] == '^') {
+          stuff = "\\" + stuff;
+        }
+        res += "[" + stuff + "]";
+      }
+    } else if (c == '{') {
+      ++group;
+      res += "(?:";
+    } else if (c == '}' && group) {
+      res += ")";
+      --group;
+    } else if (c == ',' && group) {
+      res += "|";
+    } else if (c == '\\') {
+      if (i < n) {
+        res += reEscape(std::string(1, pat[i++]));
+      } else {
+        res += "\\\\";
+      }
+    } else {
+      res += reEscape(std::string(1, c));
+    }
+  }
+  return res;
+}
+
+struct Pattern {
+  std::string given;   // as typed
+  std::string kind;    // path, relpath, glob, relglob, rootglob, rootfilesin, re, relre
+  std::string pat;     // normalized (repository-relative where the kind is)
+  std::regex re;
+};
+
+// Splits KIND:PAT for the kinds hg knows; others are the default kind.
+std::pair<std::string, std::string> splitKind(const std::string& p, const std::string& dflt) {
+  static const char* kKinds[] = {"re",          "glob",     "path",    "relglob",
+                                 "relpath",     "relre",    "rootglob", "rootfilesin"};
+  size_t colon = p.find(':');
+  if (colon != std::string::npos) {
+    std::string k = p.substr(0, colon);
+    for (const char* known : kKinds) {
+      if (k == known) return {k, p.substr(colon + 1)};
+    }
+  }
+  return {dflt, p};
+}
+
+
+hg::Result<Pattern> compilePattern(const std::string& given, const std::string& dflt,
+                                   const std::string& cwdRel, const std::string& mountPoint,
+                                   const std::string& globSuffix) {
+  auto [kind, pat] = splitKind(given, dflt);
+  Pattern out{given, kind, pat, {}};
+  if (kind == "glob" || kind == "relpath") {  // relative to the current directory
+    std::string joined;
+    if (!pat.empty() && pat[0] == '/') {
+      if (pat != mountPoint && pat.rfind(mountPoint + "/", 0) != 0) {
+        return hg::invalidArgument(pat + " not under root '" + mountPoint + "'");
+      }
+      joined = pat.substr(std::min(pat.size(), mountPoint.size() + 1));
+    } else {
+      joined = cwdRel.empty() ? pat : cwdRel + "/" + pat;
+    }
+    auto norm = normalize(joined);
+    if (!norm) return hg::invalidArgument(given + " not under root '" + mountPoint + "'");
+    out.pat = *norm;
+  } else if (kind == "path" || kind == "rootfilesin" || kind == "rootglob") {
+    auto norm = normalize(pat);
+    if (!norm) return hg::invalidArgument(given + " not under root '" + mountPoint + "'");
+    out.pat = *norm;
+  }
+  std::string re;
+  const std::string& p2 = out.pat;
+  if (p2.empty() && (kind == "glob" || kind == "relpath")) {
+    re = "";
+  } else if (kind == "re") {
+    re = p2;
+  } else if (kind == "path" || kind == "relpath") {
+    re = p2 == "." || p2.empty() ? "" : reEscape(p2) + "(?:/|$)";
+  } else if (kind == "rootfilesin") {
+    re = (p2 == "." || p2.empty() ? "" : reEscape(p2) + "/") + "[^/]+$";
+  } else if (kind == "relglob") {
+    std::string g = globRe(p2);
+    re = g.rfind("[^/]*", 0) == 0 ? ".*" + g.substr(5) + globSuffix
+                                  : "(?:|.*/)" + g + globSuffix;
+  } else if (kind == "relre") {
+    re = p2.rfind("^", 0) == 0 ? p2 : ".*" + p2;
+  } else {  // glob, rootglob
+    re = globRe(p2) + globSuffix;
+  }
+  try {
+    out.re = std::regex("^(?:" + re + ")", std::regex::ECMAScript | std::regex::optimize);
+  } catch (const std::regex_error& e) {
+    return hg::invalidArgument("invalid pattern " + given + ": " + e.what());
+  }
+  return out;
+}
+
+bool matchesPattern(const Pattern& p, const std::string& path) {
+  return std::regex_search(path, p.re, std::regex_constants::match_continuous);
+}
+
 }  // namespace
+
+void addStatusCommand(CLI::App& app, StatusArgs& statusArgs, int& exitCode) {
+  auto* status = app.add_subcommand(
+      "status", "Show changed files in the mount, exactly as hg status does (no Python)");
+  status->add_flag("-m,--modified", statusArgs.modified, "show only modified files");
+  status->add_flag("-a,--added", statusArgs.added, "show only added files");
+  status->add_flag("-r,--removed", statusArgs.removed, "show only removed files");
+  status->add_flag("-d,--deleted", statusArgs.deleted, "show only missing files (!)");
+  status->add_flag("-u,--unknown", statusArgs.unknown, "show only unknown files (?)");
+  status->add_flag("-i,--ignored", statusArgs.ignored, "show only ignored files");
+  status->add_flag("-c,--clean", statusArgs.clean, "show only files without changes");
+  status->add_flag("-A,--all", statusArgs.all, "show status of all files");
+  status->add_flag("-q,--quiet", statusArgs.quiet, "hide unknown files");
+  status->add_flag("-n,--no-status", statusArgs.noStatus, "hide status prefix");
+  status->add_flag("--print0", statusArgs.print0, "end filenames with NUL (also -0)");
+  status->add_flag("-C,--copies", statusArgs.copies, "show source of copied files");
+  status->add_option("-T,--template", statusArgs.template_, "json");
+  status->add_option("--rev", statusArgs.rev, "compare the working copy with REV");
+  status->add_option("-I,--include", statusArgs.include, "include names matching the given patterns");
+  status->add_option("-X,--exclude", statusArgs.exclude, "exclude names matching the given patterns");
+  status->add_option("PATTERN", statusArgs.patterns, "files or directories");
+  status->callback([&] { exitCode = statusCommand(statusArgs); });
+}
+
+std::vector<std::string> reversedArguments(int argc, char** argv) {
+  // hg spells --print0 as -0, which is not an option name CLI11 accepts.
+  std::vector<std::string> in(argv + 1, argv + argc), args;
+  bool inStatus = false;
+  for (size_t i = 0; i < in.size(); ++i) {
+    std::string a = in[i];
+    if (a == "status") inStatus = true;
+    bool valueNext = i > 0 && (in[i - 1] == "-T" || in[i - 1] == "-I" || in[i - 1] == "-X" ||
+                               in[i - 1] == "--rev" || in[i - 1] == "--template" ||
+                               in[i - 1] == "--include" || in[i - 1] == "--exclude");
+    // A cluster of short flags such as -mardui0.
+    if (inStatus && !valueNext && a.size() > 1 && a[0] == '-' && a[1] != '-' &&
+        a.find('0') != std::string::npos &&
+        a.find_first_not_of("mardiucAqnC0", 1) == std::string::npos) {
+      a.erase(std::remove(a.begin() + 1, a.end(), '0'), a.end());
+      if (a.size() > 1) args.push_back(a);
+      args.push_back("--print0");
+      continue;
+    }
+    args.push_back(a);
+  }
+  std::reverse(args.begin(), args.end());
+  return args;
+}
 
 int statusCommand(const StatusArgs& args) {
   char cwdBuf[PATH_MAX];
@@ -236,36 +440,23 @@ int statusCommand(const StatusArgs& args) {
     return fail("only -T json is supported (got '" + args.template_ + "')");
   }
 
-  // Patterns: paths relative to the current directory, optionally with
-  // path: (relative to the root) or relpath:.
-  std::vector<std::pair<std::string, std::string>> patterns;  // as given, repo-relative
+  // Patterns: as Mercurial reads them (relpath by default, relative to the
+  // current directory; -I/-X default to glob).
+  std::vector<Pattern> patterns, includes, excludes;
   for (const auto& p : args.patterns) {
-    std::string spec = p, kind = "relpath";
-    size_t colon = p.find(':');
-    if (colon != std::string::npos && colon > 0 &&
-        p.find_first_not_of("abcdefghijklmnopqrstuvwxyz", 0) == colon) {
-      kind = p.substr(0, colon);
-      spec = p.substr(colon + 1);
-    }
-    std::string joined;
-    if (kind == "path") {
-      joined = spec;
-    } else if (kind == "relpath") {
-      if (!spec.empty() && spec[0] == '/') {
-        if (spec != mountPoint && spec.rfind(mountPoint + "/", 0) != 0) {
-          return fail("abort: " + spec + " not under root '" + mountPoint + "'");
-        }
-        joined = spec.substr(std::min(spec.size(), mountPoint.size() + 1));
-      } else {
-        joined = cwdRel.empty() ? spec : cwdRel + "/" + spec;
-      }
-    } else {
-      return fail("pattern kind '" + kind + ":' is not supported by hgvfs status (use hg status)");
-    }
-    auto norm = normalize(joined);
-    if (!norm) return fail("abort: " + p + " not under root '" + mountPoint + "'");
-    patterns.emplace_back(p, *norm);
+    auto compiled = compilePattern(p, "relpath", cwdRel, mountPoint, "$");
+    if (!compiled.ok()) return fail("abort: " + compiled.error().what);
+    patterns.push_back(std::move(compiled).value());
   }
+  for (const auto& [list, out] : {std::pair{&args.include, &includes},
+                                  std::pair{&args.exclude, &excludes}}) {
+    for (const auto& p : *list) {
+      auto compiled = compilePattern(p, "glob", cwdRel, mountPoint, "(?:/|$)");
+      if (!compiled.ok()) return fail("abort: " + compiled.error().what);
+      out->push_back(std::move(compiled).value());
+    }
+  }
+  bool relative = !patterns.empty() || !includes.empty() || !excludes.empty();
 
   // What to show (commands.status in Mercurial).
   static const char* kStates[] = {"modified", "added", "removed", "deleted",
@@ -312,11 +503,18 @@ int statusCommand(const StatusArgs& args) {
   }
 
   auto matches = [&](const std::string& path) {
-    if (patterns.empty()) return true;
-    for (const auto& [given, p] : patterns) {
-      if (p.empty() || path == p || path.rfind(p + "/", 0) == 0) return true;
+    if (!patterns.empty() &&
+        std::none_of(patterns.begin(), patterns.end(),
+                     [&](const Pattern& p) { return matchesPattern(p, path); })) {
+      return false;
     }
-    return false;
+    if (!includes.empty() &&
+        std::none_of(includes.begin(), includes.end(),
+                     [&](const Pattern& p) { return matchesPattern(p, path); })) {
+      return false;
+    }
+    return std::none_of(excludes.begin(), excludes.end(),
+                        [&](const Pattern& p) { return matchesPattern(p, path); });
   };
   std::map<std::string, std::string> copySource;
   if (copies && answer.contains("copies")) {
@@ -326,8 +524,7 @@ int statusCommand(const StatusArgs& args) {
       if (d.ok() && s.ok()) copySource[*d] = *s;
     }
   }
-  std::string printCwd = patterns.empty() ? "" : cwdRel;
-  std::string relativeBase = patterns.empty() ? "" : cwdRel;
+  std::string relativeBase = relative ? cwdRel : "";
   const char end = args.print0 ? '\0' : '\n';
   std::string out;
   bool json = args.template_ == "json";
@@ -344,8 +541,7 @@ int statusCommand(const StatusArgs& args) {
       if (!matches(path)) continue;
       ++matched;
       for (size_t k = 0; k < patterns.size(); ++k) {
-        const std::string& p = patterns[k].second;
-        if (p.empty() || path == p || path.rfind(p + "/", 0) == 0) patternHit[k] = true;
+        if (matchesPattern(patterns[k], path)) patternHit[k] = true;
       }
       auto src = copySource.find(path);
       bool withSource = src != copySource.end() && (i == 0 || i == 1);
@@ -374,15 +570,14 @@ int statusCommand(const StatusArgs& args) {
   std::fflush(stdout);
   // A named path that matched nothing and does not exist: hg warns.
   for (size_t k = 0; k < patterns.size(); ++k) {
-    if (patternHit[k]) continue;
+    const Pattern& p = patterns[k];
+    if (patternHit[k] || (p.kind != "relpath" && p.kind != "path")) continue;
     struct stat st {};
-    std::string onDisk = mountPoint + (patterns[k].second.empty() ? "" : "/" + patterns[k].second);
+    std::string onDisk = mountPoint + (p.pat.empty() ? "" : "/" + p.pat);
     if (::lstat(onDisk.c_str(), &st) != 0) {
-      std::fprintf(stderr, "%s: No such file or directory\n",
-                   pathTo(patterns[k].second, cwdRel).c_str());
+      std::fprintf(stderr, "%s: No such file or directory\n", pathTo(p.pat, cwdRel).c_str());
     }
   }
-  (void)printCwd;
   return 0;
 }
 

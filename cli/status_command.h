@@ -2,6 +2,7 @@
 // `hgvfs status`: Mercurial's status of the mount around the current
 // directory, from the daemon, printed as `hg status` prints it.
 
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
 
@@ -14,8 +15,13 @@ struct StatusArgs {
   std::string template_;  // "json" or empty
   std::string rev;        // compare with REV instead of the working copy's parent
   std::vector<std::string> patterns;
+  std::vector<std::string> include, exclude;  // -I, -X
 };
 
 int statusCommand(const StatusArgs& args);
+// Registers `status` on `app` (both the front binary and hgvfs-core).
+void addStatusCommand(CLI::App& app, StatusArgs& args, int& exitCode);
+// argv for CLI11's parse(vector) (reversed), with hg's -0 spelled --print0.
+std::vector<std::string> reversedArguments(int argc, char** argv);
 
 }  // namespace hgvfs::cli

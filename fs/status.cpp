@@ -160,6 +160,76 @@ hg::Result<store::TreeId> StatusEngine::treeOf(const hg::Node& node) {
   return tree;
 }
 
+// The file `path` in the tree `root`, if there is one.
+static hg::Result<std::optional<store::TreeEntry>> findFile(store::ObjectStore& objects,
+                                                            const store::TreeId& root,
+                                                            ByteView path) {
+  store::TreeId dir = root;
+  size_t start = 0;
+  while (true) {
+    size_t slash = path.find('/', start);
+    ByteView name = path.substr(start, slash == ByteView::npos ? ByteView::npos : slash - start);
+    HG_ASSIGN_OR_RETURN(auto tree, objects.tree(dir));
+    const store::TreeEntry* e = tree->find(name);
+    if (!e) return std::optional<store::TreeEntry>();
+    if (slash == ByteView::npos) {
+      if (e->isDirectory()) return std::optional<store::TreeEntry>();
+      return std::optional<store::TreeEntry>(*e);
+    }
+    if (!e->isDirectory()) return std::optional<store::TreeEntry>();
+    dir = e->treeId();
+    start = slash + 1;
+  }
+}
+
+// Copies shown by `hg status --rev REV -C`: for each added file, its copy
+// source in REV — from the dirstate (copied since p1), else followed back
+// through the copy metadata of its file revisions in p1 (committed copies),
+// as Mercurial's pathcopies does for a linear history.
+hg::Status StatusEngine::copiesAgainst(const hg::Node& base, StatusResult& result) {
+  if (base.isNull()) return hg::okStatus();
+  HG_ASSIGN_OR_RETURN(store::TreeId baseTree, treeOf(base));
+  std::optional<store::TreeId> p1Tree;
+  if (!dirstate_.p1.isNull()) {
+    HG_ASSIGN_OR_RETURN(p1Tree, treeOf(dirstate_.p1));
+  }
+  auto repo = objects_->repo();
+  for (const auto& dest : result.added) {
+    Bytes path = dest;
+    std::optional<hg::Node> node;
+    auto copied = dirstate_.copies.find(dest);
+    if (copied != dirstate_.copies.end()) {
+      path = copied->second;
+      if (p1Tree) {
+        HG_ASSIGN_OR_RETURN(auto e, findFile(*objects_, *p1Tree, path));
+        if (e) node = e->id;
+      }
+      HG_ASSIGN_OR_RETURN(auto inBase, findFile(*objects_, baseTree, path));
+      if (inBase) {
+        if (path != dest) result.copies.emplace_back(dest, path);
+        continue;
+      }
+    } else if (p1Tree) {
+      HG_ASSIGN_OR_RETURN(auto e, findFile(*objects_, *p1Tree, path));
+      if (e) node = e->id;
+    }
+    for (int step = 0; node && step < 32; ++step) {
+      HG_ASSIGN_OR_RETURN(hg::Filelog log, repo->filelog(path));
+      HG_ASSIGN_OR_RETURN(auto text, log.readWithMetadata(*node));
+      if (!text.metadata.copy) break;
+      path = text.metadata.copy->path;
+      node = text.metadata.copy->node;
+      HG_ASSIGN_OR_RETURN(auto inBase, findFile(*objects_, baseTree, path));
+      if (inBase) {
+        if (path != dest) result.copies.emplace_back(dest, path);
+        break;
+      }
+    }
+  }
+  std::sort(result.copies.begin(), result.copies.end());
+  return hg::okStatus();
+}
+
 hg::Result<StatusResult> StatusEngine::status(const StatusRequest& request) {
   std::lock_guard lock(mutex_);
   StatusResult result;
@@ -338,10 +408,12 @@ hg::Result<StatusResult> StatusEngine::status(const StatusRequest& request) {
   }
   std::set<Bytes, std::less<>> shown(result.added.begin(), result.added.end());
   shown.insert(result.modified.begin(), result.modified.end());
-  if (!request.rev) {  // against another revision hg traces copies through history
+  if (!request.rev) {
     for (const auto& [dest, source] : dirstate_.copies) {
       if (shown.count(dest)) result.copies.emplace_back(dest, source);
     }
+  } else {
+    HG_RETURN_IF_ERROR(copiesAgainst(base, result));
   }
   return result;
 }

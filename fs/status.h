@@ -69,6 +69,7 @@ class StatusEngine {
   hg::Result<store::TreeId> treeOf(const hg::Node& node);
   hg::Result<hg::Node> resolve(const std::string& rev);
   hg::Result<std::vector<Bytes>> trackedNormal();
+  hg::Status copiesAgainst(const hg::Node& base, StatusResult& result);
 
   FileSystem& fs_;
   std::shared_ptr<store::ObjectStore> objects_;

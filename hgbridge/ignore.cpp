@@ -981,6 +981,9 @@ Result<PyRegex> PyRegex::compile(ByteView pattern) {
   try {
     parsed = PyReParser(pattern).parse();
   } catch (const PyReError& e) {
+    // re.error is a rejected pattern; anything else (OverflowError, ...) is
+    // an exception hg does not catch.
+    if (e.type) return unsupported(pyErrorText(e, pattern));
     return invalidArgument(pyErrorText(e, pattern));
   }
   // re.match anchors at the start. NO_START_OPTIMIZE: PCRE2 10.42's start-of-match
@@ -999,9 +1002,12 @@ Result<PyRegex> PyRegex::compile(ByteView pattern) {
   if (!impl->code) {
     PCRE2_UCHAR buf[256];
     pcre2_get_error_message(err, buf, sizeof buf);
-    return unsupported("PCRE2 cannot compile " + printable(parsed.pcre2) + " (from Python " +
-                       printable(pattern) + "): " + reinterpret_cast<const char*>(buf) +
-                       " at offset " + std::to_string(offset));
+    auto shown = [](ByteView p) {
+      return p.size() > 200 ? printable(p.substr(0, 200)) + "..." : printable(p);
+    };
+    return unsupported("PCRE2 cannot compile " + shown(parsed.pcre2) + " (from Python " +
+                       shown(pattern) + "): " + reinterpret_cast<const char*>(buf) + " at offset " +
+                       std::to_string(offset));
   }
   uint32_t captures = 0;
   pcre2_pattern_info(impl->code, PCRE2_INFO_CAPTURECOUNT, &captures);

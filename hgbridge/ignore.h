@@ -29,12 +29,25 @@
 namespace hgvfs::hg {
 
 // One Python `re` pattern (bytes, no flags) compiled with PCRE2; match() is
-// `re.match(pattern, subject) is not None`.
+// `re.match(pattern, subject) is not None` under Python 3.11.2, the Python
+// stock hg 6.3 runs on here. Differences that remain, all in constructs no
+// ignore file uses:
+//  - possessive quantifiers (*+, ++, ?+, {m,n}+) and atomic groups (?>...)
+//    follow PCRE2; CPython 3.11.2 matches some possessive repeats wrongly
+//    (python/cpython gh-106052, fixed in 3.11.5);
+//  - a backreference or conditional that looks at a group captured inside a
+//    repeat, from within that repeat or after backtracking out of it, can see
+//    a different capture (sre keeps iterating after an empty iteration and
+//    restores captures differently from PCRE2);
+//  - a repeat count above 65535 is clamped (exact for subjects shorter than
+//    64 KiB); a large count on a group can make PCRE2 fail with kUnsupported;
+//  - the L (locale) flag is taken as ASCII, as in a C or UTF-8 locale.
 class PyRegex {
  public:
   // Errors: kInvalidArgument with Python's own message ("missing ), unterminated
-  // subpattern at position 3") when Python's `re.compile` raises; kUnsupported
-  // when Python accepts the pattern but PCRE2 cannot compile the translation.
+  // subpattern at position 3") when `re.compile` raises re.error; kUnsupported
+  // for its other exceptions ("OverflowError: ...") and when PCRE2 cannot
+  // compile the translation of a pattern Python accepts.
   static Result<PyRegex> compile(ByteView pattern);
 
   PyRegex(PyRegex&&) noexcept;
@@ -79,11 +92,16 @@ class IgnoreMatcher {
   // (an `include:` path is relative to `root`, or to the subincluded file's
   // directory inside a subincluded file; a `subinclude:` path is relative to
   // the directory of the file naming it).
+  // Unlike hg, which reads a subincluded file the first time it matches a path
+  // under it, everything is read and compiled here, so an error in a
+  // subincluded file fails load() even when no path under it exists.
   // Unreadable files and invalid `syntax:` lines become warnings(), as hg
-  // prints them. Errors: kInvalidArgument naming "file:line" for a pattern
-  // hg rejects (invalid regexp, pattern too long, subinclude outside the
-  // root); kUnsupported for what hg crashes on (include cycles, repetition
-  // counts beyond Python's limit) or PCRE2 cannot express.
+  // prints them, and so does a subinclude inside a file included by a
+  // relative path (hg 6.3 fails an assertion on it).
+  // Errors, all naming "file:line": kInvalidArgument for what hg rejects
+  // (invalid regexp, pattern too long, subinclude outside the root);
+  // kUnsupported for what hg crashes on (include cycles, a repetition count
+  // beyond Python's limit) and what PCRE2 cannot express.
   static Result<IgnoreMatcher> load(const std::string& root, const std::vector<std::string>& files);
 
   IgnoreMatcher(IgnoreMatcher&&) noexcept;

@@ -42,7 +42,7 @@ mkdir -p "$mnt/stress" "$mnt/fio"
   --metrics-brief --verify) || { echo "stress.sh: stress-ng failed" >&2; status=1; }
 # Random 4 KiB reads and writes from 4 jobs, every block verified.
 fio --name=verify --directory="$mnt/fio" --rw=randrw --bs=4k --size=16m --numjobs=4 \
-  --ioengine=psync --verify=crc32c --verify_fatal=1 --do_verify=1 \
+  --ioengine=psync --verify=crc32c --verify_fatal=1 --do_verify=1 --verify_state_save=0 \
   --runtime="$SECONDS_EACH" --time_based=0 --group_reporting --output-format=terse >/dev/null ||
   { echo "stress.sh: fio verify failed" >&2; status=1; }
 # Also the tree and tracked files, while a reader walks.

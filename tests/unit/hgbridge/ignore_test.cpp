@@ -519,6 +519,18 @@ TEST(IgnoreMatcher, JoinedPatternsAreOneRegexp) {
   EXPECT_EQ(bad.error().where, root + "/other:2");
 }
 
+// hg recurses until Python's stack overflows; the matcher says why it stops.
+TEST(IgnoreMatcher, IncludeCycleIsAnError) {
+  Repo repo;
+  const std::string& root = repo.root();
+  writeFile(root + "/.hgignore", "include:other\n");
+  writeFile(root + "/other", "x\ninclude:.hgignore\n");
+  EXPECT_NE(hg({"status"}, root).exitCode, 0);
+  auto m = IgnoreMatcher::load(root, IgnoreMatcher::ignoreFiles(root, {}));
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().kind, ErrorKind::kUnsupported) << m.error().message();
+}
+
 TEST(IgnoreMatcher, TrackedFilesAreTheCallersBusiness) {
   Repo repo;
   const std::string& root = repo.root();
@@ -712,8 +724,9 @@ class RegexGrammar {
  public:
   explicit RegexGrammar(std::mt19937& rng) : rng_(rng) {}
   std::string pattern() {
-    closed_ = 0;
     opened_ = 0;
+    openRefs_.clear();
+    closedRefs_.clear();
     static const std::vector<std::string> kLeading = {"",     "",     "",     "(?i)",
                                                       "(?m)", "(?s)", "(?x)", "(?ms)"};
     return pick(rng_, kLeading) + alternation(0);
@@ -731,8 +744,9 @@ class RegexGrammar {
     for (int i = 0; i < n; ++i) s += term(depth, repeated);
     return s;
   }
-  // `repeated`: inside a quantified group, where no conditional or
-  // backreference is generated (see the PyRegex note in ignore.h).
+  // `repeated`: inside a quantified item. Conditionals and backreferences
+  // are generated only outside those, on groups outside those (see the
+  // PyRegex note in ignore.h on captures inside repeats).
   std::string term(int depth, bool repeated) {
     static const std::vector<std::string> kAnchors = {"^", "$", "\\A", "\\Z", "\\b", "\\B"};
     // No possessive "*+" and no atomic "(?>": Python 3.11.2's are buggy (see ignore.h).
@@ -763,8 +777,9 @@ class RegexGrammar {
         return roll(rng_, 2) ? "." : pick(rng_, kClasses);
       case 3: {
         int id = ++opened_;
+        if (!repeated) openRefs_.push_back(id);
         std::string s = "(" + alternation(depth + 1, repeated) + ")";
-        closed_ = std::max(closed_, id);
+        if (!repeated) closedRefs_.push_back(id);
         return s;
       }
       case 4:
@@ -779,21 +794,20 @@ class RegexGrammar {
         return pick(rng_, kFlags) + alternation(depth + 1, repeated) + ")";
       }
       case 8:
-        if (closed_ > 0 && !repeated) return "\\" + std::to_string(1 + roll(rng_, closed_));
-        return "a";
+        if (closedRefs_.empty() || repeated) return "a";
+        return "\\" + std::to_string(closedRefs_[roll(rng_, closedRefs_.size())]);
       case 9:
-        if (opened_ > 0 && !repeated) {
-          return "(?(" + std::to_string(1 + roll(rng_, opened_)) + ")" +
-                 sequence(depth + 1, repeated) + "|" + sequence(depth + 1, repeated) + ")";
-        }
-        return "b";
+        if (openRefs_.empty() || repeated) return "b";
+        return "(?(" + std::to_string(openRefs_[roll(rng_, openRefs_.size())]) + ")" +
+               sequence(depth + 1, repeated) + "|" + sequence(depth + 1, repeated) + ")";
       default:
         return "(?:" + alternation(depth + 1, repeated) + ")";
     }
   }
 
   std::mt19937& rng_;
-  int opened_ = 0, closed_ = 0;
+  int opened_ = 0;
+  std::vector<int> openRefs_, closedRefs_;  // referenceable group numbers
 };
 
 TEST(PyRegex, RandomizedAgainstPythonRe) {
@@ -814,7 +828,7 @@ TEST(PyRegex, RandomizedAgainstPythonRe) {
       "(?x)[ ]",        "(?x)a\\ b",     "(?x)a#c\nb",  "a{,2}b",       "x{70000}",
       "a{3,70000}",     "[[:alpha:]]",   "\\v",         "(?i)\xe9",     "(?i)[^a]",
       "(?P<n>a)(?P=n)", "(?<=(?P<n>a))", "(a)(?<=\\1)", "(?(1)a|b)(c)", "(a)|\\1",
-      "(?<=a|bc)",      "(?<=(?:a|b)c)", "(?t)a*"};
+      "(?<=a|bc)",      "(?<=(?:a|b)c)", "(?t)a*",      "(?=a)b?a",     "(?=a)(?:x|b?)a"};
   for (int i = 0; i < 3000; ++i) patterns.push_back(randomRegex(rng));
   RegexGrammar grammar(rng);
   for (int i = 0; i < 4000; ++i) patterns.push_back(grammar.pattern());
