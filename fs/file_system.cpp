@@ -706,6 +706,23 @@ hg::Result<size_t> FileSystem::read(InodeNumber ino, char* buf, size_t size, uin
   return done;
 }
 
+int FileSystem::fdOf(const OverlayFile& file) { return file.fd(); }
+
+hg::Result<std::shared_ptr<OverlayFile>> FileSystem::writableFile(InodeNumber ino) {
+  if (!overlay_) return readOnly().takeError();
+  {
+    std::shared_lock lock(mutex_);
+    Inode* inode = findLocked(ino.value());
+    if (!inode) return hg::notFound("unknown inode");
+    if (inode->materialized) {
+      auto m = materialized_.find(ino.value());
+      if (m != materialized_.end() && m->second.file) return m->second.file;
+    }
+  }
+  std::unique_lock lock(mutex_);
+  return materializeFileLocked(ino.value(), false);
+}
+
 hg::Result<size_t> FileSystem::write(InodeNumber ino, const char* buf, size_t size,
                                      uint64_t offset) {
   if (!overlay_) return readOnly().takeError();

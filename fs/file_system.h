@@ -162,6 +162,12 @@ class FileSystem {
   hg::Result<FileData> data(InodeNumber ino);
   hg::Result<size_t> read(InodeNumber ino, char* buf, size_t size, uint64_t offset);
   hg::Result<size_t> write(InodeNumber ino, const char* buf, size_t size, uint64_t offset);
+  // The open overlay file to write `ino` through (materializing it first):
+  // the FUSE layer copies a write request into it without an intermediate
+  // buffer (splice). Keep the handle for the duration of the copy.
+  hg::Result<std::shared_ptr<OverlayFile>> writableFile(InodeNumber ino);
+  // The descriptor of an overlay file handle.
+  static int fdOf(const OverlayFile& file);
   hg::Result<struct stat> setattr(InodeNumber ino, const AttrChange& change);
   hg::Status fallocate(InodeNumber ino, int mode, uint64_t offset, uint64_t length);
   hg::Status fsync(InodeNumber ino, bool dataOnly);

@@ -82,6 +82,9 @@ struct FuseOps {
     }
     want(FUSE_CAP_CACHE_SYMLINKS);
     want(FUSE_CAP_PARALLEL_DIROPS);
+    // Write requests arrive in a pipe and are spliced into overlay files.
+    want(FUSE_CAP_SPLICE_READ);
+    want(FUSE_CAP_SPLICE_MOVE);
     // Always readdirplus: one request per directory block returns names
     // and attributes, saving a lookup per entry.
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
@@ -319,6 +322,32 @@ struct FuseOps {
     });
   }
 
+  // Writes move from the request into the overlay file without a copy
+  // through a buffer of ours (splice, when the kernel hands the request
+  // over in a pipe).
+  static void writeBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off,
+                       fuse_file_info*) {
+    guard(req, "write", [&](bool& replied) {
+      auto file = fs(req).writableFile(InodeNumber(ino));
+      if (!file.ok()) {
+        replied = true;
+        return replyError(req, file.error(), "write");
+      }
+      fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+      out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+      out.buf[0].fd = FileSystem::fdOf(**file);
+      out.buf[0].pos = off;
+      ssize_t n = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
+      replied = true;
+      if (n < 0) {
+        hg::Error e = hg::ioError(static_cast<int>(-n), std::string("cannot write overlay file: ") +
+                                                           strerror(static_cast<int>(-n)));
+        return replyError(req, e, "write");
+      }
+      fuse_reply_write(req, static_cast<size_t>(n));
+    });
+  }
+
   static void flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
   static void release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
@@ -510,6 +539,7 @@ struct FuseOps {
     ops.rename = rename;
     ops.link = link;
     ops.write = write;
+    ops.write_buf = writeBuf;
     ops.create = create;
     ops.setxattr = setxattr;
     ops.removexattr = removexattr;
