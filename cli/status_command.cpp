@@ -544,7 +544,7 @@ int statusCommand(const StatusArgs& args) {
         if (matchesPattern(patterns[k], path)) patternHit[k] = true;
       }
       auto src = copySource.find(path);
-      bool withSource = src != copySource.end() && (i == 0 || i == 1);
+      bool withSource = src != copySource.end() && (i == 0 || i == 1 || i == 3);
       if (json) {
         out += firstJson ? "\n" : ",\n";
         firstJson = false;

@@ -129,7 +129,7 @@ hg::Status StatusEngine::refreshIgnore(std::vector<std::string>& warnings) {
   HG_ASSIGN_OR_RETURN(auto matcher, hg::IgnoreMatcher::load(mountPoint_, files));
   ignore_.emplace(std::move(matcher));
   ignoreIdentity_ = identity;
-  for (const auto& w : ignore_->warnings()) warnings.push_back(w);
+  (void)warnings;  // the caller reports the matcher's warnings on every call
   return hg::okStatus();
 }
 
@@ -234,8 +234,14 @@ hg::Result<StatusResult> StatusEngine::status(const StatusRequest& request) {
   std::lock_guard lock(mutex_);
   StatusResult result;
   HG_RETURN_IF_ERROR(refreshDirstate());
-  auto ignoreLoaded = refreshIgnore(result.warnings);
-  if (!ignoreLoaded.ok()) return std::move(ignoreLoaded).takeError();
+  // Like hg, read .hgignore only when unknown or ignored files are asked
+  // for (a broken one must not break `hg diff`).
+  bool needIgnore = request.unknown || request.ignored;
+  if (needIgnore) {
+    auto ignoreLoaded = refreshIgnore(result.warnings);
+    if (!ignoreLoaded.ok()) return std::move(ignoreLoaded).takeError();
+    for (const auto& w : ignore_->warnings()) result.warnings.push_back(w);
+  }
   result.p1 = dirstate_.p1;
   hg::Node base = dirstate_.p1;
   if (request.rev) {
@@ -245,14 +251,19 @@ hg::Result<StatusResult> StatusEngine::status(const StatusRequest& request) {
   if (!base.isNull()) {
     HG_ASSIGN_OR_RETURN(baseTree, treeOf(base));
   }
-  const hg::IgnoreMatcher& matcher = *ignore_;
   hg::IgnoreDirCache dirCache;
   DiffOptions options;
-  if (!matcher.empty()) {
+  // Against another revision, tracked files may sit in ignored directories
+  // that revision lacks: list everything, and ignore untracked files below.
+  if (needIgnore && !ignore_->empty() && !request.rev) {
+    const hg::IgnoreMatcher& matcher = *ignore_;
     options.ignored = [&](ByteView path) { return matcher.ignored(path, dirCache); };
   }
   options.listIgnored = request.ignored;
   HG_ASSIGN_OR_RETURN(WorkingDiff diff, fs_.diff(baseTree, options));
+  auto isIgnored = [&](const Bytes& path) {
+    return needIgnore && !ignore_->empty() && ignore_->ignored(path, dirCache);
+  };
 
   const auto& special = dirstate_.special;
   std::set<Bytes, std::less<>> handled;
@@ -300,14 +311,17 @@ hg::Result<StatusResult> StatusEngine::status(const StatusRequest& request) {
       }
     }
     for (const auto& list : {&diff.added, &diff.addedIgnored}) {
-      bool ignoredList = list == &diff.addedIgnored;
       for (const auto& p : *list) {
         handled.insert(p);
         HG_ASSIGN_OR_RETURN(int t, tracking(p));
         if (t == 1) {
           result.added.push_back(p);
         } else if (t == 0) {
-          (ignoredList ? result.ignored : result.unknown).push_back(p);
+          if (isIgnored(p)) {
+            if (request.ignored) result.ignored.push_back(p);
+          } else {
+            result.unknown.push_back(p);
+          }
         }
       }
     }
@@ -315,6 +329,19 @@ hg::Result<StatusResult> StatusEngine::status(const StatusRequest& request) {
       handled.insert(p);
       HG_ASSIGN_OR_RETURN(int t, tracking(p));
       (t == 1 ? result.deleted : result.removed).push_back(p);
+    }
+    // Tracked files missing from disk are ! whatever REV holds (hg takes
+    // them from the working copy's own status): those REV lacks are not in
+    // the diff above.
+    if (p1Tree) {
+      HG_ASSIGN_OR_RETURN(WorkingDiff fromP1, fs_.diff(p1Tree, DiffOptions{}));
+      for (const auto& p : fromP1.removed) {
+        if (handled.count(p)) continue;
+        auto it = special.find(p);
+        if (it != special.end() && it->second.state == 'r') continue;
+        handled.insert(p);
+        result.deleted.push_back(p);
+      }
     }
     // Files equal in REV and on disk that the working copy does not track.
     for (const auto& [path, entry] : special) {
@@ -327,8 +354,7 @@ hg::Result<StatusResult> StatusEngine::status(const StatusRequest& request) {
       } else if (entry.state == 'a') {
         // Not in the diff and on disk: REV has it with these bytes, unless
         // it is ignored (then the diff did not list it).
-        auto ignoredHere = ignore_->ignored(path);
-        if (ignoredHere) result.added.push_back(path);
+        if (isIgnored(path)) result.added.push_back(path);
       }
     }
   } else {
@@ -408,6 +434,7 @@ hg::Result<StatusResult> StatusEngine::status(const StatusRequest& request) {
   }
   std::set<Bytes, std::less<>> shown(result.added.begin(), result.added.end());
   shown.insert(result.modified.begin(), result.modified.end());
+  shown.insert(result.deleted.begin(), result.deleted.end());
   if (!request.rev) {
     for (const auto& [dest, source] : dirstate_.copies) {
       if (shown.count(dest)) result.copies.emplace_back(dest, source);

@@ -90,6 +90,11 @@ hg::Status FileSystem::listOnlyInMountLocked(const OverlayEntry& entry, const By
     return hg::okStatus();
   }
   HG_ASSIGN_OR_RETURN(DirState * dir, loadedDirLocked(entry.ino));
+  // A nested repository (a directory holding a .hg directory) is not part
+  // of this working copy: hg shows nothing of it.
+  if (auto* nested = dir->find(".hg"); nested && S_ISDIR(nested->rec.mode)) {
+    return hg::okStatus();
+  }
   for (const auto& [name, e] : dir->entries) {
     HG_RETURN_IF_ERROR(listOnlyInMountLocked(e.rec, join(path, name), ctx));
   }
