@@ -67,8 +67,8 @@ int main(int argc, char** argv) {
                     "memory for file contents in the daemon (default 256)");
   mount->add_option("--tree-cache-mb", mountArgs.treeCacheMb,
                     "memory for directory listings in the daemon (default 64)");
-  const std::vector<std::string> kCacheFeatures = {"keep-cache", "cache-readdir",     "readdirplus",
-                                                   "timeouts",   "zero-message-open"};
+  const std::vector<std::string> kCacheFeatures = {"keep-cache", "cache-readdir", "readdirplus",
+                                                   "timeouts", "zero-message-open"};
   mount
       ->add_option("--no-kernel-cache", mountArgs.noKernelCache,
                    "turn off a kernel caching feature, for benchmarks: keep-cache, "

@@ -95,8 +95,7 @@ hg::Result<std::string> ask(const std::string& socket, const std::string& reques
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     int err = errno;
     ::close(fd);
-    return hg::ioError(err, std::string("cannot reach the daemon (") + strerror(err) + ")",
-                       socket);
+    return hg::ioError(err, std::string("cannot reach the daemon (") + strerror(err) + ")", socket);
   }
   std::string line = request + "\n";
   size_t done = 0;
@@ -130,8 +129,8 @@ std::optional<std::string> normalize(const std::string& path) {
   size_t start = 0;
   while (start <= path.size()) {
     size_t slash = path.find('/', start);
-    std::string part = path.substr(start, slash == std::string::npos ? std::string::npos
-                                                                      : slash - start);
+    std::string part =
+        path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     if (part == "..") {
       if (parts.empty()) return std::nullopt;
       parts.pop_back();
@@ -202,13 +201,27 @@ std::string jsonEscape(const std::string& s) {
     if (n == 1) {
       char c = s[pos];
       switch (c) {
-        case '\b': out += "\\b"; break;
-        case '\t': out += "\\t"; break;
-        case '\n': out += "\\n"; break;
-        case '\f': out += "\\f"; break;
-        case '\r': out += "\\r"; break;
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
         default:
           if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
             char buf[8];
@@ -225,7 +238,6 @@ std::string jsonEscape(const std::string& s) {
   }
   return out;
 }
-
 
 // Mercurial's pattern kinds (match.py _regex, _globre) as regular
 // expressions; matched from the start of the repository-relative path.
@@ -272,7 +284,8 @@ std::string globRe(const std::string& pat) {
         res += "\\[";
       } else {
         std::string stuff;
-        for (size_t k = i; k < j; ++k) stuff += pat[k] == '\\' ? std::string("\\\\") : std::string(1, pat[k]);
+        for (size_t k = i; k < j; ++k)
+          stuff += pat[k] == '\\' ? std::string("\\\\") : std::string(1, pat[k]);
         i = j + 1;
         if (!stuff.empty() && stuff[0] == '!') {
           stuff = "^" + stuff.substr(1);
@@ -303,16 +316,16 @@ std::string globRe(const std::string& pat) {
 }
 
 struct Pattern {
-  std::string given;   // as typed
-  std::string kind;    // path, relpath, glob, relglob, rootglob, rootfilesin, re, relre
-  std::string pat;     // normalized (repository-relative where the kind is)
+  std::string given;  // as typed
+  std::string kind;   // path, relpath, glob, relglob, rootglob, rootfilesin, re, relre
+  std::string pat;    // normalized (repository-relative where the kind is)
   std::regex re;
 };
 
 // Splits KIND:PAT for the kinds hg knows; others are the default kind.
 std::pair<std::string, std::string> splitKind(const std::string& p, const std::string& dflt) {
-  static const char* kKinds[] = {"re",          "glob",     "path",    "relglob",
-                                 "relpath",     "relre",    "rootglob", "rootfilesin"};
+  static const char* kKinds[] = {"re",      "glob",  "path",     "relglob",
+                                 "relpath", "relre", "rootglob", "rootfilesin"};
   size_t colon = p.find(':');
   if (colon != std::string::npos) {
     std::string k = p.substr(0, colon);
@@ -322,7 +335,6 @@ std::pair<std::string, std::string> splitKind(const std::string& p, const std::s
   }
   return {dflt, p};
 }
-
 
 hg::Result<Pattern> compilePattern(const std::string& given, const std::string& dflt,
                                    const std::string& cwdRel, const std::string& mountPoint,
@@ -359,8 +371,7 @@ hg::Result<Pattern> compilePattern(const std::string& given, const std::string& 
     re = (p2 == "." || p2.empty() ? "" : reEscape(p2) + "/") + "[^/]+$";
   } else if (kind == "relglob") {
     std::string g = globRe(p2);
-    re = g.rfind("[^/]*", 0) == 0 ? ".*" + g.substr(5) + globSuffix
-                                  : "(?:|.*/)" + g + globSuffix;
+    re = g.rfind("[^/]*", 0) == 0 ? ".*" + g.substr(5) + globSuffix : "(?:|.*/)" + g + globSuffix;
   } else if (kind == "relre") {
     re = p2.rfind("^", 0) == 0 ? p2 : ".*" + p2;
   } else {  // glob, rootglob
@@ -397,8 +408,10 @@ void addStatusCommand(CLI::App& app, StatusArgs& statusArgs, int& exitCode) {
   status->add_flag("-C,--copies", statusArgs.copies, "show source of copied files");
   status->add_option("-T,--template", statusArgs.template_, "json");
   status->add_option("--rev", statusArgs.rev, "compare the working copy with REV");
-  status->add_option("-I,--include", statusArgs.include, "include names matching the given patterns");
-  status->add_option("-X,--exclude", statusArgs.exclude, "exclude names matching the given patterns");
+  status->add_option("-I,--include", statusArgs.include,
+                     "include names matching the given patterns");
+  status->add_option("-X,--exclude", statusArgs.exclude,
+                     "exclude names matching the given patterns");
   status->add_option("PATTERN", statusArgs.patterns, "files or directories");
   status->callback([&] { exitCode = statusCommand(statusArgs); });
 }
@@ -448,8 +461,8 @@ int statusCommand(const StatusArgs& args) {
     if (!compiled.ok()) return fail("abort: " + compiled.error().what);
     patterns.push_back(std::move(compiled).value());
   }
-  for (const auto& [list, out] : {std::pair{&args.include, &includes},
-                                  std::pair{&args.exclude, &excludes}}) {
+  for (const auto& [list, out] :
+       {std::pair{&args.include, &includes}, std::pair{&args.exclude, &excludes}}) {
     for (const auto& p : *list) {
       auto compiled = compilePattern(p, "glob", cwdRel, mountPoint, "(?:/|$)");
       if (!compiled.ok()) return fail("abort: " + compiled.error().what);
@@ -459,7 +472,7 @@ int statusCommand(const StatusArgs& args) {
   bool relative = !patterns.empty() || !includes.empty() || !excludes.empty();
 
   // What to show (commands.status in Mercurial).
-  static const char* kStates[] = {"modified", "added", "removed", "deleted",
+  static const char* kStates[] = {"modified", "added",   "removed", "deleted",
                                   "unknown",  "ignored", "clean"};
   static const char kChars[] = "MAR!?IC";
   bool asked[7] = {args.modified, args.added,   args.removed, args.deleted,
@@ -483,8 +496,11 @@ int statusCommand(const StatusArgs& args) {
 
   std::string socket = socketOf(mountPoint);
   if (socket.empty()) return fail("no daemon socket named in " + mountPoint + "/.hg/hgrc");
-  json request{{"version", fs::kControlProtocolVersion}, {"op", "status"},
-               {"unknown", show[4]}, {"ignored", show[5]}, {"clean", show[6]}};
+  json request{{"version", fs::kControlProtocolVersion},
+               {"op", "status"},
+               {"unknown", show[4]},
+               {"ignored", show[5]},
+               {"clean", show[6]}};
   if (!args.rev.empty()) request["rev"] = args.rev;
   auto reply = ask(socket, request.dump());
   if (!reply.ok()) return fail(reply.error().message());
@@ -503,14 +519,14 @@ int statusCommand(const StatusArgs& args) {
   }
 
   auto matches = [&](const std::string& path) {
-    if (!patterns.empty() &&
-        std::none_of(patterns.begin(), patterns.end(),
-                     [&](const Pattern& p) { return matchesPattern(p, path); })) {
+    if (!patterns.empty() && std::none_of(patterns.begin(), patterns.end(), [&](const Pattern& p) {
+          return matchesPattern(p, path);
+        })) {
       return false;
     }
-    if (!includes.empty() &&
-        std::none_of(includes.begin(), includes.end(),
-                     [&](const Pattern& p) { return matchesPattern(p, path); })) {
+    if (!includes.empty() && std::none_of(includes.begin(), includes.end(), [&](const Pattern& p) {
+          return matchesPattern(p, path);
+        })) {
       return false;
     }
     return std::none_of(excludes.begin(), excludes.end(),

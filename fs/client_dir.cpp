@@ -1,7 +1,5 @@
 #include "fs/client_dir.h"
 
-#include "fs/overlay.h"
-
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -15,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "fs/overlay.h"
 #include "hgbridge/sha1.h"
 
 namespace hgvfs::fs {

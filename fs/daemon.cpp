@@ -10,9 +10,9 @@
 #include <fstream>
 #include <set>
 
-#include "fs/log.h"
 #include "fs/control_protocol.h"
 #include "fs/control_server.h"
+#include "fs/log.h"
 #include "fs/status.h"
 #include "hgbridge/dirstate.h"
 #include "hgbridge/repository.h"
@@ -71,9 +71,12 @@ hg::Status ensureDotHg(const std::string& dir, const hg::Repository& repo, hg::R
   for (const auto& r : needs) text += r + "\n";
   HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/requires", text));
   HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/sharedpath", repo.sharedDotHg()));
-  std::string hgrc = "# Written by hgvfs mount: status comes from the hgvfs daemon.\n"
-                     "[extensions]\nhgvfs = " HGVFS_HGEXT_PATH "\n"
-                     "[hgvfs]\nsocket = " + socket + "\n";
+  std::string hgrc =
+      "# Written by hgvfs mount: status comes from the hgvfs daemon.\n"
+      "[extensions]\nhgvfs = " HGVFS_HGEXT_PATH
+      "\n"
+      "[hgvfs]\nsocket = " +
+      socket + "\n";
   HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/hgrc", hgrc));
   HG_ASSIGN_OR_RETURN(hg::Manifest manifest, repo.manifestOf(rev));
   hg::Node p1 = repo.changelog().revlog().node(rev);
@@ -159,8 +162,8 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
     auto made = ensureDotHg(dotHg, *shared, *rev, socketPath(client.directory));
     if (!made.ok()) return fail("cannot make the mount's .hg: " + made.error().message());
     filesystem.setDotHg(dotHg);
-    statusEngine = std::make_unique<StatusEngine>(filesystem, store, shared->root(), dotHg,
-                                                  client.mountPoint);
+    statusEngine =
+        std::make_unique<StatusEngine>(filesystem, store, shared->root(), dotHg, client.mountPoint);
     control = std::make_unique<ControlServer>(*statusEngine, socketPath(client.directory));
   }
   auto started2 = filesystem.start();

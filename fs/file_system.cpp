@@ -205,7 +205,7 @@ hg::Result<Bytes> FileSystem::sourcePathLocked(uint64_t ino) {
 }
 
 FileSystem::Snapshot FileSystem::snapshotLocked(uint64_t ino, const Inode& inode) {
-  Snapshot s{ino,     inode.parent, inode.mode,     inode.materialized, inode.id,
+  Snapshot s{ino,        inode.parent, inode.mode,   inode.materialized, inode.id,
              inode.size, options_.uid, options_.gid, std::nullopt};
   if (inode.materialized) {
     auto m = materialized_.find(ino);
@@ -283,8 +283,8 @@ hg::Result<struct stat> FileSystem::attributes(const Snapshot& s) {
   return st;
 }
 
-uint64_t FileSystem::insertInodeLocked(uint64_t ino, uint64_t parent, ByteView name,
-                                       uint32_t mode, bool materialized, const hg::Node& id) {
+uint64_t FileSystem::insertInodeLocked(uint64_t ino, uint64_t parent, ByteView name, uint32_t mode,
+                                       bool materialized, const hg::Node& id) {
   Inode n{};
   n.parent = parent;
   n.size = kUnknownSize;
@@ -431,8 +431,9 @@ hg::Result<FileSystem::DirState*> FileSystem::loadedDirLocked(uint64_t ino) {
   Materialized& m = materialized_[ino];
   if (m.dir) return m.dir.get();
   HG_ASSIGN_OR_RETURN(auto loaded, overlay_->loadDirectory(ino));
-  if (!loaded) return hg::corrupt("materialized directory has no overlay record",
-                                  overlay_->directory() + " (inode " + std::to_string(ino) + ")");
+  if (!loaded)
+    return hg::corrupt("materialized directory has no overlay record",
+                       overlay_->directory() + " (inode " + std::to_string(ino) + ")");
   auto state = std::make_unique<DirState>();
   state->header = loaded->header;
   for (auto& [name, rec] : loaded->entries) state->insert(name, rec);
@@ -593,8 +594,7 @@ InodeNumber FileSystem::parentOf(InodeNumber dir) {
   return InodeNumber(inode->parent);
 }
 
-hg::Result<std::vector<ListedEntry>> FileSystem::list(InodeNumber dir, uint64_t after,
-                                                      size_t max) {
+hg::Result<std::vector<ListedEntry>> FileSystem::list(InodeNumber dir, uint64_t after, size_t max) {
   std::vector<ListedEntry> out;
   std::optional<hg::Node> treeId;
   {
@@ -805,8 +805,8 @@ hg::Result<struct stat> FileSystem::setattr(InodeNumber ino, const AttrChange& c
       }
       if (change.mode || change.uid || change.gid) {
         Materialized& m = materialized_[ino.value()];
-        uint32_t newMode = change.mode ? ((inode->mode & S_IFMT) | (*change.mode & 07777))
-                                       : inode->mode;
+        uint32_t newMode =
+            change.mode ? ((inode->mode & S_IFMT) | (*change.mode & 07777)) : inode->mode;
         uid_t newUid = change.uid ? *change.uid : m.uid;
         gid_t newGid = change.gid ? *change.gid : m.gid;
         if (inode->parent != 0) {

@@ -108,10 +108,10 @@ struct ListedEntry {
 // What differs between the mount and a revision's tree, for status. Paths
 // are repository-relative; every list is sorted bytewise.
 struct WorkingDiff {
-  std::vector<Bytes> modified;  // a file in both whose kind, exec bit or bytes differ
-  std::vector<Bytes> added;     // a file only in the mount (not ignored, unless asked)
+  std::vector<Bytes> modified;      // a file in both whose kind, exec bit or bytes differ
+  std::vector<Bytes> added;         // a file only in the mount (not ignored, unless asked)
   std::vector<Bytes> addedIgnored;  // the same, ignored (only when asked)
-  std::vector<Bytes> removed;   // a file only in the revision
+  std::vector<Bytes> removed;       // a file only in the revision
 };
 struct DiffOptions {
   // Whether an untracked path (file or directory) is ignored; null: nothing is.
@@ -271,10 +271,8 @@ class FileSystem {
                            DiffContext& ctx);
   hg::Status diffSubtrees(const std::optional<store::TreeId>& base, const store::TreeId& mine,
                           const Bytes& mineSource, const Bytes& path, DiffContext& ctx);
-  hg::Status listOnlyInMountLocked(const OverlayEntry& entry, const Bytes& path,
-                                   DiffContext& ctx);
-  hg::Status listTree(const store::TreeId& tree, const Bytes& path,
-                      std::vector<Bytes>& out);
+  hg::Status listOnlyInMountLocked(const OverlayEntry& entry, const Bytes& path, DiffContext& ctx);
+  hg::Status listTree(const store::TreeId& tree, const Bytes& path, std::vector<Bytes>& out);
   hg::Result<bool> sameFileLocked(const OverlayEntry& mine, const store::TreeEntry& base,
                                   const Bytes& path);
 

@@ -277,8 +277,7 @@ struct FuseOps {
   static void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
     readdirCommon(req, ino, size, off, false);
   }
-  static void readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-                          fuse_file_info*) {
+  static void readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
     readdirCommon(req, ino, size, off, true);
   }
 
@@ -341,7 +340,7 @@ struct FuseOps {
       replied = true;
       if (n < 0) {
         hg::Error e = hg::ioError(static_cast<int>(-n), std::string("cannot write overlay file: ") +
-                                                           strerror(static_cast<int>(-n)));
+                                                            strerror(static_cast<int>(-n)));
         return replyError(req, e, "write");
       }
       fuse_reply_write(req, static_cast<size_t>(n));
@@ -481,8 +480,7 @@ struct FuseOps {
   static void statfs(fuse_req_t req, fuse_ino_t) {
     struct statvfs st {};
     const Overlay* overlay = server(req).fs_.overlay();
-    std::string where =
-        overlay ? overlay->directory() : server(req).fs_.objects().cacheDirectory();
+    std::string where = overlay ? overlay->directory() : server(req).fs_.objects().cacheDirectory();
     if (::statvfs(where.c_str(), &st) != 0) {
       st = {};
       st.f_bsize = st.f_frsize = 4096;

@@ -234,8 +234,7 @@ hg::Status Overlay::commitOnce(const OverlayBatch& batch) {
             if (rc != 0) return hg::ioError(EIO, mdb_strerror(rc), env_->path());
             MDB_val k{op.key.size(), const_cast<char*>(op.key.data())}, v;
             rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
-            while (rc == 0 && k.mv_size >= 8 &&
-                   std::memcmp(k.mv_data, op.key.data(), 8) == 0) {
+            while (rc == 0 && k.mv_size >= 8 && std::memcmp(k.mv_data, op.key.data(), 8) == 0) {
               rc = mdb_cursor_del(cursor, 0);
               if (rc != 0) break;
               rc = mdb_cursor_get(cursor, &k, &v, MDB_GET_CURRENT);
@@ -259,9 +258,8 @@ hg::Status Overlay::commitOnce(const OverlayBatch& batch) {
 hg::Status Overlay::reserveInodes(uint64_t upTo) {
   if (upTo <= reserved_) return hg::okStatus();
   Bytes value(reinterpret_cast<const char*>(&upTo), 8);
-  HG_RETURN_IF_ERROR(env_->write([&](MDB_txn* txn) {
-    return store::LmdbEnv::put(txn, env_->dbi(kMeta), "reserved", value);
-  }));
+  HG_RETURN_IF_ERROR(env_->write(
+      [&](MDB_txn* txn) { return store::LmdbEnv::put(txn, env_->dbi(kMeta), "reserved", value); }));
   reserved_ = upTo;
   return hg::okStatus();
 }

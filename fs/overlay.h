@@ -100,11 +100,11 @@ class OverlayBatch {
 };
 
 struct OverlayCheckReport {
-  size_t directories = 0;      // reachable materialized directories
-  size_t files = 0;            // reachable overlay files
-  size_t orphanFiles = 0;      // overlay files removed (no entry named them)
+  size_t directories = 0;        // reachable materialized directories
+  size_t files = 0;              // reachable overlay files
+  size_t orphanFiles = 0;        // overlay files removed (no entry named them)
   size_t orphanDirectories = 0;  // directory records removed (unreachable)
-  size_t danglingEntries = 0;  // entries removed (their overlay file was gone)
+  size_t danglingEntries = 0;    // entries removed (their overlay file was gone)
   uint64_t maxInode = 1;
 };
 

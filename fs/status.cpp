@@ -282,8 +282,8 @@ hg::Result<StatusResult> StatusEngine::status(const StatusRequest& request) {
       size_t start = 0;
       while (true) {
         size_t slash = path.find('/', start);
-        ByteView name = ByteView(path).substr(
-            start, slash == Bytes::npos ? ByteView::npos : slash - start);
+        ByteView name =
+            ByteView(path).substr(start, slash == Bytes::npos ? ByteView::npos : slash - start);
         HG_ASSIGN_OR_RETURN(auto tree, objects_->tree(dir));
         const store::TreeEntry* e = tree->find(name);
         if (!e) return false;
@@ -358,63 +358,63 @@ hg::Result<StatusResult> StatusEngine::status(const StatusRequest& request) {
       }
     }
   } else {
-  // A path the mount and the base disagree on, present in the mount.
-  auto present = [&](const Bytes& path, bool inBase, bool ignoredPath) {
-    auto it = special.find(path);
-    if (it == special.end()) {
-      if (inBase) {
-        result.modified.push_back(path);
-      } else if (ignoredPath) {
-        result.ignored.push_back(path);
-      } else {
-        result.unknown.push_back(path);
+    // A path the mount and the base disagree on, present in the mount.
+    auto present = [&](const Bytes& path, bool inBase, bool ignoredPath) {
+      auto it = special.find(path);
+      if (it == special.end()) {
+        if (inBase) {
+          result.modified.push_back(path);
+        } else if (ignoredPath) {
+          result.ignored.push_back(path);
+        } else {
+          result.unknown.push_back(path);
+        }
+        return;
       }
-      return;
+      handled.insert(path);
+      switch (it->second.state) {
+        case 'a':
+          result.added.push_back(path);
+          break;
+        case 'r':
+          result.removed.push_back(path);
+          break;
+        default:  // 'm', 'n' from p2 or copied
+          result.modified.push_back(path);
+          break;
+      }
+    };
+    for (const auto& p : diff.modified) present(p, true, false);
+    for (const auto& p : diff.added) present(p, false, false);
+    for (const auto& p : diff.addedIgnored) present(p, false, true);
+    for (const auto& p : diff.removed) {
+      auto it = special.find(p);
+      if (it != special.end()) {
+        handled.insert(p);
+        if (it->second.state == 'r') {
+          result.removed.push_back(p);
+          continue;
+        }
+      }
+      result.deleted.push_back(p);
     }
-    handled.insert(path);
-    switch (it->second.state) {
-      case 'a':
-        result.added.push_back(path);
-        break;
-      case 'r':
+    // Special entries whose file the diff did not mention (equal to the base,
+    // ignored and not listed, or absent from both).
+    for (const auto& [path, entry] : special) {
+      if (handled.count(path)) continue;
+      if (entry.state == 'r') {
         result.removed.push_back(path);
-        break;
-      default:  // 'm', 'n' from p2 or copied
-        result.modified.push_back(path);
-        break;
-    }
-  };
-  for (const auto& p : diff.modified) present(p, true, false);
-  for (const auto& p : diff.added) present(p, false, false);
-  for (const auto& p : diff.addedIgnored) present(p, false, true);
-  for (const auto& p : diff.removed) {
-    auto it = special.find(p);
-    if (it != special.end()) {
-      handled.insert(p);
-      if (it->second.state == 'r') {
-        result.removed.push_back(p);
         continue;
       }
+      HG_ASSIGN_OR_RETURN(bool there, exists(path));
+      if (!there) {
+        result.deleted.push_back(path);
+      } else if (entry.state == 'a') {
+        result.added.push_back(path);
+      } else {
+        result.modified.push_back(path);
+      }
     }
-    result.deleted.push_back(p);
-  }
-  // Special entries whose file the diff did not mention (equal to the base,
-  // ignored and not listed, or absent from both).
-  for (const auto& [path, entry] : special) {
-    if (handled.count(path)) continue;
-    if (entry.state == 'r') {
-      result.removed.push_back(path);
-      continue;
-    }
-    HG_ASSIGN_OR_RETURN(bool there, exists(path));
-    if (!there) {
-      result.deleted.push_back(path);
-    } else if (entry.state == 'a') {
-      result.added.push_back(path);
-    } else {
-      result.modified.push_back(path);
-    }
-  }
   }
   if (request.clean) {
     std::set<Bytes, std::less<>> listed;

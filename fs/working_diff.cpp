@@ -166,7 +166,7 @@ hg::Status FileSystem::diffSubtrees(const std::optional<store::TreeId>& base,
         OverlayEntry mineEntry;
         mineEntry.mode = change.after->kind == store::EntryKind::kSymlink      ? (S_IFLNK | 0777)
                          : change.after->kind == store::EntryKind::kExecutable ? (S_IFREG | 0755)
-                                                                                 : (S_IFREG | 0644);
+                                                                               : (S_IFREG | 0644);
         mineEntry.id = change.after->id;
         // The mount's file is read where it lives in its own revision.
         mineEntry.source = mineSource + change.path.substr(path.size());

@@ -49,9 +49,7 @@
 namespace hgvfs::test {
 namespace {
 
-
 class MountTest : public MountFixture {};
-
 
 // ---------------------------------------------------------------------------
 // Mount vs hg archive, over repositories and revisions
@@ -215,9 +213,11 @@ TEST_P(MountTools, FindLsGrepCatTarDuDiffAgreeWithTheArchive) {
     auto [m, a] = both(mnt, arc, "find . -path ./.hg -prune -o -printf '%y %p %l\\n' | sort");
     EXPECT_EQ(m, a) << "find (kinds, names, targets)";
     EXPECT_GT(std::count(m.begin(), m.end(), '\n'), 3);
-    auto [mf, af] = both(mnt, arc, "find . -path ./.hg -prune -o -type f -printf '%m %s %p\\n' | sort");
+    auto [mf, af] =
+        both(mnt, arc, "find . -path ./.hg -prune -o -type f -printf '%m %s %p\\n' | sort");
     EXPECT_EQ(mf, af) << "find (modes and sizes of files)";
-    auto [ml, al] = both(mnt, arc, "find . -path ./.hg -prune -o -type l -printf '%s %p\\n' | sort");
+    auto [ml, al] =
+        both(mnt, arc, "find . -path ./.hg -prune -o -type l -printf '%s %p\\n' | sort");
     EXPECT_EQ(ml, al) << "find (symlink sizes)";
   }
   {  // ls -lR runs and stats everything; ls -R lists the same names.
@@ -235,7 +235,9 @@ TEST_P(MountTools, FindLsGrepCatTarDuDiffAgreeWithTheArchive) {
     EXPECT_EQ(ml, al) << "grep -r -n";
   }
   {  // cat: every file in name order, byte for byte.
-    auto [m, a] = both(mnt, arc, "find . -path ./.hg -prune -o -type f -print0 | sort -z | xargs -0 -r cat -- | sha1sum");
+    auto [m, a] = both(
+        mnt, arc,
+        "find . -path ./.hg -prune -o -type f -print0 | sort -z | xargs -0 -r cat -- | sha1sum");
     EXPECT_EQ(m, a) << "cat of every file";
   }
   {  // tar c: no warnings (a size or ctime that changes while tar reads it
@@ -255,7 +257,9 @@ TEST_P(MountTools, FindLsGrepCatTarDuDiffAgreeWithTheArchive) {
   {  // du: runs everywhere, lists the same paths, same apparent size of files.
     auto [m, a] = both(mnt, arc, "du -a --exclude=.hg . | cut -f2 | sort");
     EXPECT_EQ(m, a) << "du -a paths";
-    auto [mb, ab] = both(mnt, arc, "find . -path ./.hg -prune -o -type f -print0 | du -cb --files0-from=- | tail -1");
+    auto [mb, ab] =
+        both(mnt, arc,
+             "find . -path ./.hg -prune -o -type f -print0 | du -cb --files0-from=- | tail -1");
     EXPECT_EQ(mb, ab) << "du -b total of files";
     CommandResult s = shell("du -s " + q(mnt));
     EXPECT_EQ(s.exitCode, 0) << describe(s);

@@ -54,8 +54,7 @@ class StatusTest : public MountFixture {
     };
     CommandResult want = in(checkout_, hgCmd);
     ASSERT_EQ(want.exitCode, 0) << describe(want);
-    CommandResult mine =
-        in(mnt_, "cd %s" + sub + " && " + q(kHgvfs) + " status " + flags);
+    CommandResult mine = in(mnt_, "cd %s" + sub + " && " + q(kHgvfs) + " status " + flags);
     EXPECT_EQ(mine.exitCode, 0) << what << ": " << describe(mine);
     EXPECT_EQ(mine.out, want.out) << what << ": hgvfs status " << flags;
     CommandResult stock = in(mnt_, hgCmd);
@@ -68,8 +67,9 @@ class StatusTest : public MountFixture {
 
 TEST_F(StatusTest, MatchesANormalCheckoutThroughEdits) {
   expectSameStatus("fresh mount");
-  inBoth("echo more >> src/a.c && echo x > untracked.txt && echo o > src/a.o && mkdir -p build "
-         "&& echo b > build/out && rm docs/README && chmod -x run.sh");
+  inBoth(
+      "echo more >> src/a.c && echo x > untracked.txt && echo o > src/a.o && mkdir -p build "
+      "&& echo b > build/out && rm docs/README && chmod -x run.sh");
   expectSameStatus("after edits");
   expectSameStatus("after edits, ignored", "-i");
   expectSameStatus("after edits, -mardu -n", "-mardu -n");
@@ -78,9 +78,10 @@ TEST_F(StatusTest, MatchesANormalCheckoutThroughEdits) {
   expectSameStatus("in a subdirectory", "-A", "/src");
   expectSameStatus("with a pattern", "-A lib ../docs", "/src");
   expectSameStatus("against revision 0", "--rev 0 -mardui");
-  inBoth("/usr/bin/hg add -q untracked.txt && /usr/bin/hg cp src/a.c src/copy.c && "
-         "/usr/bin/hg rm -q src/lib/b.c && /usr/bin/hg forget -q src/new.c && "
-         "/usr/bin/hg mv -q run.sh run2.sh");
+  inBoth(
+      "/usr/bin/hg add -q untracked.txt && /usr/bin/hg cp src/a.c src/copy.c && "
+      "/usr/bin/hg rm -q src/lib/b.c && /usr/bin/hg forget -q src/new.c && "
+      "/usr/bin/hg mv -q run.sh run2.sh");
   expectSameStatus("after add, copy, rm, forget, mv");
   expectSameStatus("after add, copy, rm, forget, mv, against revision 0", "--rev 0 -mardui");
   expectSameStatus("after add, copy, rm, forget, mv, clean too", "--rev 0 -mardc");
@@ -98,8 +99,9 @@ TEST_F(StatusTest, MatchesANormalCheckoutThroughEdits) {
 }
 
 TEST_F(StatusTest, SurvivesRemountAndAKilledDaemon) {
-  inBoth("echo more >> src/a.c && echo x > untracked.txt && /usr/bin/hg cp -q src/a.c c2.c && "
-         "rm link");
+  inBoth(
+      "echo more >> src/a.c && echo x > untracked.txt && /usr/bin/hg cp -q src/a.c c2.c && "
+      "rm link");
   expectSameStatus("before");
   unmount(mnt_);
   mount(repo_, mnt_);
@@ -138,8 +140,7 @@ TEST_F(StatusTest, ControlSocketIsPrivateAndRefusesBadRequests) {
   EXPECT_NE(ask("[1,2,3]").find("\"ok\":false"), std::string::npos);
   EXPECT_NE(ask("{\"op\":\"status\"}").find("no version"), std::string::npos);
   std::string v2 = ask("{\"version\":2,\"op\":\"status\"}");
-  EXPECT_NE(v2.find("protocol version 2 is not supported (the daemon speaks 1)"),
-            std::string::npos)
+  EXPECT_NE(v2.find("protocol version 2 is not supported (the daemon speaks 1)"), std::string::npos)
       << v2;
   EXPECT_NE(ask("{\"version\":1,\"op\":\"frobnicate\"}").find("unknown op"), std::string::npos);
   EXPECT_NE(ask("{\"version\":1,\"op\":\"status\",\"clean\":\"yes\"}").find("\"ok\":false"),
@@ -158,8 +159,9 @@ TEST_F(StatusTest, OutsideAMountIsAClearError) {
 }
 
 TEST_F(StatusTest, PathBytesTravelIntact) {
-  inBoth("printf x > \"$(printf 'caf\\xe9')\" && printf y > \"$(printf 'utf8-\\xc3\\xa9')\" && "
-         "printf z > 'quote\"back\\slash'");
+  inBoth(
+      "printf x > \"$(printf 'caf\\xe9')\" && printf y > \"$(printf 'utf8-\\xc3\\xa9')\" && "
+      "printf z > 'quote\"back\\slash'");
   expectSameStatus("non-UTF-8, UTF-8 and escaped names");
   expectSameStatus("the same as json", "-T json");
 }

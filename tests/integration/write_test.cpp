@@ -64,8 +64,9 @@ TEST_F(WriteTest, EditsMatchAPlainCopyAndSurviveRemount) {
   std::string mnt = mount(repo, path("mnt"));
   inBoth(mnt, ref, kEdits);
   expectSameTree(mnt, ref, "after the edits");
-  std::vector<std::string> changed = {"README", "created.txt", "newdir", "newdir/deeper/leaf",
-                                      "newdir/moved-src", "copied", "link-to-created"};
+  std::vector<std::string> changed = {
+      "README",           "created.txt", "newdir",         "newdir/deeper/leaf",
+      "newdir/moved-src", "copied",      "link-to-created"};
   auto before = inodes(mnt, changed);
   ASSERT_EQ(before.size(), changed.size());
 
@@ -87,7 +88,8 @@ TEST_F(WriteTest, EditsMatchAPlainCopyAndSurviveRemount) {
 TEST_F(WriteTest, UnchangedFilesTakeNoOverlaySpace) {
   std::string repo = fixture("basic");
   std::string mnt = mount(repo, path("mnt"));
-  CommandResult r = shell("cd " + q(mnt) + " && cat $(find . -type f) > /dev/null && "
+  CommandResult r = shell("cd " + q(mnt) +
+                          " && cat $(find . -type f) > /dev/null && "
                           "echo x >> README");
   ASSERT_EQ(r.exitCode, 0) << describe(r);
   std::string files = fs::overlayDirectory(fs::clientDirectoryFor(mnt)) + "/files";
@@ -102,16 +104,15 @@ TEST_F(WriteTest, ChangesAreVisibleToOtherProcessesAtOnce) {
   std::string repo = fixture("basic");
   std::string mnt = mount(repo, path("mnt"));
   // Warm the kernel caches first.
-  ASSERT_EQ(shell("cd " + q(mnt) + " && ls -lR > /dev/null && cat README > /dev/null").exitCode,
-            0);
+  ASSERT_EQ(shell("cd " + q(mnt) + " && ls -lR > /dev/null && cat README > /dev/null").exitCode, 0);
   struct stat before {};
   ASSERT_EQ(::stat((mnt + "/README").c_str(), &before), 0);
   int fd = ::open((mnt + "/README").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   ASSERT_GE(fd, 0) << errnoName(errno);
   ASSERT_EQ(::write(fd, "more\n", 5), 5);
   // Another process, while the writer keeps the file open.
-  CommandResult tail = shell("tail -c 5 " + q(mnt + "/README") + "; stat -c %s " +
-                             q(mnt + "/README"));
+  CommandResult tail =
+      shell("tail -c 5 " + q(mnt + "/README") + "; stat -c %s " + q(mnt + "/README"));
   EXPECT_EQ(tail.out, "more\n" + std::to_string(before.st_size + 5) + "\n") << describe(tail);
   ::close(fd);
   struct stat after {};
@@ -161,8 +162,8 @@ TEST_F(WriteTest, PermissionsAreCheckedByTheKernel) {
   std::string mnt = mount(repo, path("mnt"));
   ::chmod(tmp_.path().c_str(), 0755);
   // Without --allow-other, another user cannot even enter the mount.
-  CommandResult other = run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                             "cat", mnt + "/README"});
+  CommandResult other =
+      run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", mnt + "/README"});
   EXPECT_NE(other.exitCode, 0) << describe(other);
   // The mounting user is subject to the modes (root bypasses them, so only
   // check that chmod is recorded).
@@ -178,8 +179,8 @@ TEST_F(WriteTest, AnotherUserWorksUnderAllowOtherWithModesEnforced) {
   std::string mnt = mount(repo, path("mnt"), {}, {"--allow-other"});
   ::chmod(tmp_.path().c_str(), 0755);
   auto as = [&](const std::string& script) {
-    return run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", "-c",
-                script});
+    return run(
+        {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", "-c", script});
   };
   EXPECT_EQ(as("cat " + q(mnt + "/README") + " > /dev/null").exitCode, 0);
   CommandResult w = as("echo x >> " + q(mnt + "/README"));
@@ -188,8 +189,8 @@ TEST_F(WriteTest, AnotherUserWorksUnderAllowOtherWithModesEnforced) {
   EXPECT_NE(as("touch " + q(mnt + "/newfile")).exitCode, 0);
   ASSERT_EQ(::mkdir((mnt + "/shared").c_str(), 0777), 0);
   ASSERT_EQ(::chmod((mnt + "/shared").c_str(), 0777), 0);
-  CommandResult mine = as("echo hi > " + q(mnt + "/shared/mine") + " && stat -c %u " +
-                          q(mnt + "/shared/mine"));
+  CommandResult mine =
+      as("echo hi > " + q(mnt + "/shared/mine") + " && stat -c %u " + q(mnt + "/shared/mine"));
   EXPECT_EQ(mine.exitCode, 0) << describe(mine);
   EXPECT_EQ(mine.out, "65534\n") << "a file created by a user belongs to that user";
 }
@@ -219,8 +220,8 @@ TEST_F(WriteTest, KilledDaemonLosesNothingThatWasClosed) {
         std::string final = dir + "/f" + std::to_string(i);
         int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) return;
-        bool ok = ::write(fd, content.data(), content.size()) ==
-                  static_cast<ssize_t>(content.size());
+        bool ok =
+            ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
         if (::close(fd) != 0 || !ok) return;
         if (::rename(tmp.c_str(), final.c_str()) != 0) return;
         done.emplace_back("round" + std::to_string(round) + "/f" + std::to_string(i), content);
@@ -228,8 +229,7 @@ TEST_F(WriteTest, KilledDaemonLosesNothingThatWasClosed) {
           std::string sub = dir + "/d" + std::to_string(i);
           if (::mkdir(sub.c_str(), 0755) != 0) return;
           if (::rename(final.c_str(), (sub + "/moved").c_str()) != 0) return;
-          done.back().first = "round" + std::to_string(round) + "/d" + std::to_string(i) +
-                              "/moved";
+          done.back().first = "round" + std::to_string(round) + "/d" + std::to_string(i) + "/moved";
         }
       }
     });
@@ -290,8 +290,8 @@ TEST_F(WriteTest, FullOverlayDiskGivesENOSPCAndKeepsEarlierData) {
   EXPECT_EQ(err, ENOSPC) << errnoName(err);
   // Creating more entries fails cleanly too, or succeeds; never crashes.
   for (int i = 0; i < 50; ++i) {
-    int f = ::open((mnt + "/more" + std::to_string(i)).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC,
-                   0644);
+    int f =
+        ::open((mnt + "/more" + std::to_string(i)).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (f >= 0) ::close(f);
   }
   EXPECT_EQ(readWhole(mnt + "/kept").value_or(""), keep);

@@ -204,7 +204,8 @@ inline std::optional<std::string> readLink(const std::string& path, int* err = n
 }
 
 // Directory entries except . and .., sorted by bytes; nullopt on error.
-inline std::optional<std::vector<std::string>> listDir(const std::string& path, int* err = nullptr) {
+inline std::optional<std::vector<std::string>> listDir(const std::string& path,
+                                                       int* err = nullptr) {
   DIR* d = ::opendir(path.c_str());
   if (!d) {
     if (err) *err = errno;
@@ -258,8 +259,8 @@ inline const char* kindName(mode_t m) {
   return S_ISREG(m) ? "file" : S_ISDIR(m) ? "dir" : S_ISLNK(m) ? "symlink" : "other";
 }
 
-inline void compareDirs(const std::string& mount, const std::string& archive, const std::string& rel,
-                 TreeComparison& c) {
+inline void compareDirs(const std::string& mount, const std::string& archive,
+                        const std::string& rel, TreeComparison& c) {
   int errM = 0, errA = 0;
   auto namesM = listDir(mount + rel, &errM);
   auto namesA = listDir(archive + rel, &errA);
@@ -352,8 +353,8 @@ inline TreeComparison compareTrees(const std::string& mount, const std::string& 
 }
 
 // Every non-directory below `root`, relative ("/a/b"), sorted by bytes.
-inline void collectPaths(const std::string& root, const std::string& rel, std::vector<std::string>& out,
-                  bool filesOnly) {
+inline void collectPaths(const std::string& root, const std::string& rel,
+                         std::vector<std::string>& out, bool filesOnly) {
   auto names = listDir(root + rel);
   if (!names) throw std::runtime_error("cannot list " + root + rel);
   for (const auto& n : *names) {
@@ -372,7 +373,7 @@ inline void collectPaths(const std::string& root, const std::string& rel, std::v
 // calls `onTimeout` (which must unblock it, e.g. by killing the daemon),
 // waits for it, and returns false.
 inline bool finishesWithin(std::chrono::milliseconds limit, const std::function<void()>& body,
-                    const std::function<void()>& onTimeout) {
+                           const std::function<void()>& onTimeout) {
   std::promise<void> done;
   auto finished = done.get_future();
   std::thread worker([&] {
@@ -446,7 +447,8 @@ class MountFixture : public ::testing::Test {
         std::istringstream fields(line);
         std::string id, parent, dev, root, point;
         fields >> id >> parent >> dev >> root >> point;
-        if (point.rfind(tmp_.path() + "/", 0) == 0 && line.find("fuse.hgvfs") != std::string::npos) {
+        if (point.rfind(tmp_.path() + "/", 0) == 0 &&
+            line.find("fuse.hgvfs") != std::string::npos) {
           ADD_FAILURE() << "a mount outlived its guard: " << point;
           run({"umount", "-l", point});
         }
