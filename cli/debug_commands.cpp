@@ -22,12 +22,9 @@
 namespace hgvfs::cli {
 namespace {
 
-using hg::Bytes;
-using hg::ByteView;
-
 constexpr int kAbort = 255;
 
-int fail(const hg::Error& e) {
+int fail(const Error& e) {
   std::fprintf(stderr, "hgvfs: %s\n", e.message().c_str());
   return kAbort;
 }
@@ -53,7 +50,7 @@ struct Opened {
   hg::Node node;
 };
 
-hg::Result<Opened> openAt(const std::string& path, const std::string& spec) {
+Result<Opened> openAt(const std::string& path, const std::string& spec) {
   Opened o;
   HG_ASSIGN_OR_RETURN(o.repo, hg::Repository::open(path));
   HG_ASSIGN_OR_RETURN(o.rev, o.repo->lookup(spec));
@@ -92,7 +89,7 @@ Bytes joinParts(const std::vector<Bytes>& parts) {
 // The repository-relative form of a command-line path: relative to the
 // current directory when that is inside the repository (as hg does),
 // otherwise relative to the repository root.
-hg::Result<Bytes> canonicalPath(const std::string& root, const std::string& arg) {
+Result<Bytes> canonicalPath(const std::string& root, const std::string& arg) {
   std::vector<Bytes> parts;
   char cwdBuf[PATH_MAX];
   std::string cwd = getcwd(cwdBuf, sizeof cwdBuf) ? cwdBuf : "";
@@ -109,7 +106,7 @@ hg::Result<Bytes> canonicalPath(const std::string& root, const std::string& arg)
   normalizeInto(root, rootParts);
   if (!normalizeInto(base, parts) || parts.size() < rootParts.size() ||
       !std::equal(rootParts.begin(), rootParts.end(), parts.begin())) {
-    return hg::invalidArgument(arg + " not under root '" + root + "'");
+    return invalidArgument(arg + " not under root '" + root + "'");
   }
   parts.erase(parts.begin(), parts.begin() + static_cast<long>(rootParts.size()));
   return joinParts(parts);
@@ -236,7 +233,7 @@ int debugArchive(const std::string& repoPath, const std::string& rev, const std:
   if (!manifest.ok()) return fail(manifest.error());
   for (const auto& e : manifest->entries()) {
     if (!safeRelativePath(e.path)) {
-      return fail("refusing to write unsafe manifest path '" + hg::printable(e.path) + "'");
+      return fail("refusing to write unsafe manifest path '" + printable(e.path) + "'");
     }
   }
   // Directories first, in one thread; then the files in parallel.
@@ -257,24 +254,24 @@ int debugArchive(const std::string& repoPath, const std::string& rev, const std:
     }
   }
   auto status = hg::readAllFiles(
-      *opened->repo, *manifest, [&](const hg::ManifestEntry& e, ByteView content) -> hg::Status {
+      *opened->repo, *manifest, [&](const hg::ManifestEntry& e, ByteView content) -> Status {
         std::string full = dest + "/" + Bytes(e.path);
         unlink(full.c_str());
         if (e.kind == hg::FileKind::kSymlink) {
           if (symlink(Bytes(content).c_str(), full.c_str()) != 0) {
-            return hg::ioError(errno, std::strerror(errno), full);
+            return ioError(errno, std::strerror(errno), full);
           }
-          return hg::okStatus();
+          return okStatus();
         }
         mode_t mode = e.kind == hg::FileKind::kExecutable ? 0755 : 0644;
         int fd = open(full.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        if (fd < 0) return hg::ioError(errno, std::strerror(errno), full);
+        if (fd < 0) return ioError(errno, std::strerror(errno), full);
         bool ok = writeAll(fd, content);
         int err = errno;
         fchmod(fd, mode);
         close(fd);
-        if (!ok) return hg::ioError(err, std::strerror(err), full);
-        return hg::okStatus();
+        if (!ok) return ioError(err, std::strerror(err), full);
+        return okStatus();
       });
   if (!status.ok()) return fail(status.error());
   return 0;
@@ -293,9 +290,9 @@ int debugReadAll(const std::string& repoPath, const std::string& rev, int thread
   if (!manifest.ok()) return fail(manifest.error());
   std::atomic<uint64_t> bytes{0};
   auto status = hg::readAllFiles(*opened->repo, *manifest,
-                                 [&](const hg::ManifestEntry&, ByteView content) -> hg::Status {
+                                 [&](const hg::ManifestEntry&, ByteView content) -> Status {
                                    bytes += content.size();
-                                   return hg::okStatus();
+                                   return okStatus();
                                  });
   if (!status.ok()) return fail(status.error());
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

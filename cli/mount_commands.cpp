@@ -21,8 +21,9 @@
 #include <cstring>
 #include <thread>
 
-#include "fs/client_dir.h"
-#include "fs/daemon.h"
+#include "base/mountinfo.h"
+#include "daemon/client_dir.h"
+#include "daemon/daemon.h"
 #include "hgbridge/repository.h"
 #include "store/object_store.h"
 
@@ -56,7 +57,7 @@ std::string absolutePath(const std::string& path) {
 }
 
 bool isHgvfsMount(const std::string& path) {
-  auto type = fs::mountTypeAt(path);
+  auto type = mountTypeAt(path);
   return type && *type == "fuse.hgvfs";
 }
 
@@ -98,7 +99,7 @@ std::string detach(const std::string& path, bool* lazy) {
 // reaped yet: it no longer serves anything).
 void waitForExit(const std::string& clientDirectory, std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline && fs::runningDaemon(clientDirectory)) {
+  while (std::chrono::steady_clock::now() < deadline && daemon::runningDaemon(clientDirectory)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
@@ -114,8 +115,8 @@ void setUpLogging(const std::string& file, const std::string& level, bool alsoSt
   spdlog::flush_every(std::chrono::seconds(1));
 }
 
-fs::DaemonOptions daemonOptions(const MountArgs& args, const fs::ClientConfig& client) {
-  fs::DaemonOptions options;
+daemon::DaemonOptions daemonOptions(const MountArgs& args, const daemon::ClientConfig& client) {
+  daemon::DaemonOptions options;
   options.client = client;
   options.allowOther = args.allowOther;
   options.debugFuse = args.debugFuse;
@@ -199,43 +200,43 @@ int mountCommand(const MountArgs& args) {
 
   auto repo = hg::Repository::open(args.repository);
   if (!repo.ok()) return error(repo.error().message());
-  std::string clientDirectory = fs::clientDirectoryFor(mountPoint);
+  std::string clientDirectory = daemon::clientDirectoryFor(mountPoint);
   // A client keeps its revision: its overlay holds changes made on it.
-  auto previous = fs::readClientConfig(clientDirectory);
+  auto previous = daemon::readClientConfig(clientDirectory);
   std::string wanted = args.revision;
   if (wanted.empty()) wanted = previous.ok() ? previous->revision : "tip";
   auto rev = (*repo)->lookup(wanted);
   if (!rev.ok()) return error(rev.error().message());
   std::string node = (*repo)->changelog().revlog().node(*rev).hex();
-  if (previous.ok() && previous->revision != node && fs::clientHasChanges(clientDirectory)) {
+  if (previous.ok() && previous->revision != node && daemon::clientHasChanges(clientDirectory)) {
     return error("the client for " + mountPoint + " has changes made on revision " +
                  previous->revision.substr(0, 12) + "; mount it without --rev");
   }
 
-  fs::ClientConfig client;
+  daemon::ClientConfig client;
   client.directory = clientDirectory;
   client.name = client.directory.substr(client.directory.find_last_of('/') + 1);
   client.repository = (*repo)->root();
   client.mountPoint = mountPoint;
   client.revision = node;
-  if (auto pid = fs::runningDaemon(client.directory)) {
+  if (auto pid = daemon::runningDaemon(client.directory)) {
     return error("the client for " + mountPoint + " already has a daemon (pid " +
                  std::to_string(*pid) + ")");
   }
-  auto written = fs::writeClientConfig(client);
+  auto written = daemon::writeClientConfig(client);
   if (!written.ok()) return error(written.error().message());
 
   // The daemon imports the revision if needed (reporting progress through
   // the ready pipe, shown here on a terminal) and then mounts.
   if (args.foreground) {
-    setUpLogging(fs::logFile(client.directory), args.logLevel, true);
-    return fs::runDaemon(daemonOptions(args, client), -1);
+    setUpLogging(daemon::logFile(client.directory), args.logLevel, true);
+    return daemon::runDaemon(daemonOptions(args, client), -1);
   }
 
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) != 0) return error(std::string("pipe: ") + strerror(errno));
-  int logFd =
-      open(fs::logFile(client.directory).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int logFd = open(daemon::logFile(client.directory).c_str(),
+                   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (logFd < 0) return error("cannot open the log: " + std::string(strerror(errno)));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -297,7 +298,7 @@ int mountCommand(const MountArgs& args) {
     int status = 0;
     waitpid(pid, &status, 0);
     if (answer.rfind("error: ", 0) == 0) return error(answer.substr(7));
-    return error("the daemon died before mounting; see " + fs::logFile(client.directory));
+    return error("the daemon died before mounting; see " + daemon::logFile(client.directory));
   }
   // The mount answers once the daemon's loop serves this stat.
   if (stat(mountPoint.c_str(), &st) != 0) {
@@ -309,20 +310,20 @@ int mountCommand(const MountArgs& args) {
 }
 
 int daemonCommand(const std::string& clientDirectory, int readyFd, const MountArgs& args) {
-  auto client = fs::readClientConfig(clientDirectory);
+  auto client = daemon::readClientConfig(clientDirectory);
   if (!client.ok()) {
     std::string msg = "error: " + client.error().message() + "\n";
     (void)!write(readyFd, msg.data(), msg.size());
     return 1;
   }
-  setUpLogging(fs::logFile(clientDirectory), args.logLevel, false);
-  return fs::runDaemon(daemonOptions(args, *client), readyFd);
+  setUpLogging(daemon::logFile(clientDirectory), args.logLevel, false);
+  return daemon::runDaemon(daemonOptions(args, *client), readyFd);
 }
 
 int unmountCommand(const std::string& path) {
   std::string mountPoint = absolutePath(path);
-  std::string clientDirectory = fs::clientDirectoryFor(mountPoint);
-  auto pid = fs::runningDaemon(clientDirectory);
+  std::string clientDirectory = daemon::clientDirectoryFor(mountPoint);
+  auto pid = daemon::runningDaemon(clientDirectory);
   if (!isHgvfsMount(mountPoint)) {
     if (pid) {
       kill(*pid, SIGTERM);
@@ -346,8 +347,8 @@ int unmountCommand(const std::string& path) {
 }
 
 int listCommand() {
-  for (const auto& c : fs::listClients()) {
-    auto pid = fs::runningDaemon(c.directory);
+  for (const auto& c : daemon::listClients()) {
+    auto pid = daemon::runningDaemon(c.directory);
     bool mounted = isHgvfsMount(c.mountPoint);
     const char* state = mounted && pid ? "mounted" : mounted ? "dead (daemon gone)" : "not mounted";
     std::printf("%s\t%s\t%s\t%s\n", c.mountPoint.c_str(), state, c.repository.c_str(),

@@ -1,172 +1,55 @@
 // `hgvfs status`: asks the daemon of the mount around the current directory
-// (control_protocol.h) and prints the answer exactly as `hg status` prints
+// (control/client.h) and prints the answer exactly as `hg status` prints
 // it: the same categories in the same order (M A R ! ? I C), paths relative
 // to the repository root, or to the current directory when patterns are
 // given, copy sources under their destination, -n, -0 and -T json.
 // No Python is started.
+//
+// Patterns and -I/-X are Mercurial's (match/matcher.h), and what they let
+// through is what hg's own walk would show (match/dirstate_walk.h): the
+// daemon answers for the whole working copy and this filters its answer.
+// What is not done natively (filesets, --rev with patterns, subrepositories,
+// paths that reach through a symlink or into a nested repository, patterns
+// hg itself would crash on) is handed to stock `hg status` with the same
+// arguments, before anything is printed.
 
 #include "cli/status_command.h"
 
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
+#include <memory>
 #include <optional>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "fs/control_protocol.h"
+#include "base/hgrc.h"
+#include "base/io.h"
+#include "base/mountinfo.h"
+#include "control/client.h"
+#include "match/dirstate_walk.h"
+#include "match/matcher.h"
+#include "match/paths.h"
 
 namespace hgvfs::cli {
 namespace {
-
-using nlohmann::json;
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "hgvfs: %s\n", message.c_str());
   return 255;
 }
 
-// The innermost hgvfs mount holding `dir` (absolute, real path).
-std::string mountAround(const std::string& dir) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string best;
-  for (std::string line; std::getline(in, line);) {
-    if (line.find(" - fuse.hgvfs ") == std::string::npos) continue;
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, point;
-    fields >> id >> parent >> dev >> root >> point;
-    std::string decoded;  // mountinfo writes space, tab, newline, backslash as \ooo
-    for (size_t i = 0; i < point.size(); ++i) {
-      if (point[i] == '\\' && i + 3 < point.size() + 1 && i + 3 <= point.size()) {
-        decoded.push_back(static_cast<char>(std::stoi(point.substr(i + 1, 3), nullptr, 8)));
-        i += 3;
-      } else {
-        decoded.push_back(point[i]);
-      }
-    }
-    bool inside = dir == decoded || (dir.rfind(decoded + "/", 0) == 0) || decoded == "/";
-    if (inside && decoded.size() > best.size()) best = decoded;
-  }
-  return best;
-}
-
-// `[hgvfs] socket = PATH` from the mount's .hg/hgrc.
-std::string socketOf(const std::string& mountPoint) {
-  std::ifstream in(mountPoint + "/.hg/hgrc");
-  std::string section;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line[0] == '[') {
-      section = line.substr(1, line.find(']') - 1);
-      continue;
-    }
-    size_t eq = line.find('=');
-    if (section != "hgvfs" || eq == std::string::npos) continue;
-    std::string key = line.substr(0, eq);
-    key.erase(key.find_last_not_of(" \t") + 1);
-    if (key != "socket") continue;
-    std::string value = line.substr(eq + 1);
-    value.erase(0, value.find_first_not_of(" \t"));
-    value.erase(value.find_last_not_of(" \t\r") + 1);
-    return value;
-  }
-  return "";
-}
-
-hg::Result<std::string> ask(const std::string& socket, const std::string& request) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket.size() >= sizeof addr.sun_path) return hg::invalidArgument("socket path too long");
-  std::memcpy(addr.sun_path, socket.c_str(), socket.size() + 1);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return hg::ioError(errno, strerror(errno));
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    int err = errno;
-    ::close(fd);
-    return hg::ioError(err, std::string("cannot reach the daemon (") + strerror(err) + ")", socket);
-  }
-  std::string line = request + "\n";
-  size_t done = 0;
-  while (done < line.size()) {
-    ssize_t n = ::send(fd, line.data() + done, line.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      return hg::ioError(EIO, "the daemon closed the connection");
-    }
-    done += static_cast<size_t>(n);
-  }
-  std::string reply;
-  char buf[65536];
-  while (reply.empty() || reply.back() != '\n') {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    reply.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  if (reply.empty() || reply.back() != '\n') return hg::ioError(EIO, "no answer from the daemon");
-  reply.pop_back();
-  return reply;
-}
-
-// Mercurial's normpath of a '/'-separated relative path ("" for the root);
-// nullopt when it leaves the repository.
-std::optional<std::string> normalize(const std::string& path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    std::string part =
-        path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    if (part == "..") {
-      if (parts.empty()) return std::nullopt;
-      parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : "/") + p;
-  return out;
-}
-
-// hg's repo.pathto: `path` (repository-relative) as seen from `cwd`.
-std::string pathTo(const std::string& path, const std::string& cwd) {
-  if (cwd.empty()) return path;
-  auto split = [](const std::string& s) {
-    std::vector<std::string> v;
-    size_t start = 0;
-    while (true) {
-      size_t slash = s.find('/', start);
-      v.push_back(s.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
-      if (slash == std::string::npos) break;
-      start = slash + 1;
-    }
-    return v;
-  };
-  auto a = split(cwd), b = split(path);
-  size_t common = 0;
-  while (common < a.size() && common < b.size() && a[common] == b[common]) ++common;
-  std::string out;
-  for (size_t i = common; i < a.size(); ++i) out += "../";
-  for (size_t i = common; i < b.size(); ++i) out += b[i] + (i + 1 < b.size() ? "/" : "");
-  if (!out.empty() && out.back() == '/') out.pop_back();
-  return out;
+// hg's own abort: "abort: MESSAGE" (a hint on its own line), exit 255.
+int abortLikeHg(const std::string& message) {
+  std::string text = "abort: " + message + "\n";
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  return 255;
 }
 
 // Mercurial's JSON string escaping (encoding.jsonescape): valid UTF-8 as
@@ -239,154 +122,262 @@ std::string jsonEscape(const std::string& s) {
   return out;
 }
 
-// Mercurial's pattern kinds (match.py _regex, _globre) as regular
-// expressions; matched from the start of the repository-relative path.
-std::string reEscape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '_' || c >= 0x80) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
+// The arguments this process was started with after "status", exactly as
+// given (the parser has rewritten -0 and reordered them).
+std::vector<std::string> statusArguments() {
+  auto cmdline = readFile("/proc/self/cmdline");
+  std::vector<std::string> argv;
+  if (cmdline.ok()) {
+    size_t start = 0;
+    while (start < cmdline->size()) {
+      size_t nul = cmdline->find('\0', start);
+      if (nul == std::string::npos) nul = cmdline->size();
+      argv.push_back(cmdline->substr(start, nul - start));
+      start = nul + 1;
     }
   }
-  return out;
+  auto it = std::find(argv.begin() + std::min<size_t>(1, argv.size()), argv.end(), "status");
+  if (it == argv.end()) return {};
+  return {it + 1, argv.end()};
 }
 
-std::string globRe(const std::string& pat) {
-  std::string res;
-  size_t i = 0, n = pat.size();
-  int group = 0;
-  while (i < n) {
-    char c = pat[i++];
-    if (std::string("*?[{},\\").find(c) == std::string::npos) {
-      res += reEscape(std::string(1, c));
-    } else if (c == '*') {
-      if (i < n && pat[i] == '*') {
-        ++i;
-        if (i < n && pat[i] == '/') {
-          ++i;
-          res += "(?:.*/)?";
-        } else {
-          res += ".*";
-        }
-      } else {
-        res += "[^/]*";
-      }
-    } else if (c == '?') {
-      res += ".";
-    } else if (c == '[') {
-      size_t j = i;
-      if (j < n && (pat[j] == '!' || pat[j] == ']')) ++j;
-      while (j < n && pat[j] != ']') ++j;
-      if (j >= n) {
-        res += "\\[";
-      } else {
-        std::string stuff;
-        for (size_t k = i; k < j; ++k)
-          stuff += pat[k] == '\\' ? std::string("\\\\") : std::string(1, pat[k]);
-        i = j + 1;
-        if (!stuff.empty() && stuff[0] == '!') {
-          stuff = "^" + stuff.substr(1);
-        } else if (!stuff.empty() && stuff[0] == '^') {
-          stuff = "\\" + stuff;
-        }
-        res += "[" + stuff + "]";
-      }
-    } else if (c == '{') {
-      ++group;
-      res += "(?:";
-    } else if (c == '}' && group) {
-      res += ")";
-      --group;
-    } else if (c == ',' && group) {
-      res += "|";
-    } else if (c == '\\') {
-      if (i < n) {
-        res += reEscape(std::string(1, pat[i++]));
-      } else {
-        res += "\\\\";
-      }
-    } else {
-      res += reEscape(std::string(1, c));
-    }
+// Hands the whole command to stock `hg status` (found on PATH) in the same
+// directory; returns only if hg cannot be started.
+int runStockHg(const std::string& why) {
+  std::vector<std::string> args{"hg", "status"};
+  for (auto& a : statusArguments()) args.push_back(std::move(a));
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::execvp("hg", argv.data());
+  return fail("cannot run hg status (needed for " + why + "): " + std::strerror(errno));
+}
+
+bool isDirectory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// What `hg status` shows of the daemon's answer when patterns, -I or -X
+// were given; `fallback` says why hg must answer instead.
+class PatternFilter {
+ public:
+  PatternFilter(const match::Matcher& matcher, const std::string& mountPoint,
+                const control::StatusReply& reply)
+      : mountPoint_(mountPoint), reply_(reply) {
+    match::WalkView::Probe probe;
+    probe.lstat = [this](const std::string& rel) { return lstat(rel); };
+    probe.inDirstate = [this](const std::string& rel) { return tracked(rel); };
+    probe.dirstateHasDir = [this](const std::string& dir) { return trackedMissingUnder(dir); };
+    walk_.emplace(matcher, probe);
   }
-  return res;
-}
 
-struct Pattern {
-  std::string given;  // as typed
-  std::string kind;   // path, relpath, glob, relglob, rootglob, rootfilesin, re, relre
-  std::string pat;    // normalized (repository-relative where the kind is)
-  std::regex re;
+  const std::string& fallback() const { return fallback_; }
+  // The named files on disk that the reply does not list as tracked: hg
+  // reads the ignore files to classify them, whatever it was asked to list.
+  std::vector<std::string> namedUntracked() const {
+    std::vector<std::string> out;
+    for (const auto& f : walk_->explicitFound()) {
+      if (!tracked(f)) out.push_back(f);
+    }
+    return out;
+  }
+  const std::vector<std::pair<std::string, std::string>>& bad() const { return walk_->bad(); }
+  // `category` indexes "MAR!?IC".
+  bool shows(int category, const std::string& path) {
+    return category == 4 || category == 5 ? walk_->showsUntracked(path) : walk_->showsTracked(path);
+  }
+
+ private:
+  match::PathKind lstat(const std::string& rel) {
+    match::PathKind kind;
+    if (rel == "." || rel == ".." || rel.rfind("../", 0) == 0 || rel.rfind('/', 0) == 0) {
+      fallback_ = "the path " + rel;
+      kind.type = match::PathKind::kFile;
+      return kind;
+    }
+    struct stat st {};
+    if (::lstat((mountPoint_ + "/" + rel).c_str(), &st) != 0) {
+      kind.err = errno;
+      return kind;
+    }
+    kind.mode = st.st_mode;
+    if (S_ISDIR(st.st_mode)) {
+      kind.type = match::PathKind::kDirectory;
+    } else if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
+      kind.type = match::PathKind::kFile;
+    } else {
+      kind.type = match::PathKind::kOther;
+    }
+    // hg's walk reaches through a symlinked or nested-repository directory
+    // that the daemon's walk (and hg's own traversal) never enters.
+    for (size_t slash = rel.find('/'); slash != std::string::npos;
+         slash = rel.find('/', slash + 1)) {
+      std::string dir = mountPoint_ + "/" + rel.substr(0, slash);
+      struct stat ds {};
+      if (::lstat(dir.c_str(), &ds) == 0 && (S_ISLNK(ds.st_mode) || isDirectory(dir + "/.hg"))) {
+        fallback_ = "a path under " + rel.substr(0, slash);
+      }
+    }
+    return kind;
+  }
+
+  bool tracked(const std::string& rel) const {
+    for (const auto* list :
+         {&reply_.modified, &reply_.added, &reply_.removed, &reply_.deleted, &reply_.clean}) {
+      if (std::find(list->begin(), list->end(), rel) != list->end()) return true;
+    }
+    return false;
+  }
+
+  // A path missing from disk is in the dirstate exactly when it is ! or R,
+  // and so is everything under a missing directory.
+  bool trackedMissingUnder(const std::string& dir) const {
+    std::string prefix = dir + "/";
+    for (const auto* list : {&reply_.removed, &reply_.deleted}) {
+      for (const auto& p : *list) {
+        if (p.rfind(prefix, 0) == 0) return true;
+      }
+    }
+    return false;
+  }
+
+  const std::string& mountPoint_;
+  const control::StatusReply& reply_;
+  std::optional<match::WalkView> walk_;
+  std::string fallback_;
 };
 
-// Splits KIND:PAT for the kinds hg knows; others are the default kind.
-std::pair<std::string, std::string> splitKind(const std::string& p, const std::string& dflt) {
-  static const char* kKinds[] = {"re",      "glob",  "path",     "relglob",
-                                 "relpath", "relre", "rootglob", "rootfilesin"};
-  size_t colon = p.find(':');
-  if (colon != std::string::npos) {
-    std::string k = p.substr(0, colon);
-    for (const char* known : kKinds) {
-      if (k == known) return {k, p.substr(colon + 1)};
-    }
-  }
-  return {dflt, p};
+void printWarnings(const std::vector<Bytes>& warnings) {
+  for (const auto& w : warnings) std::fprintf(stderr, "%s\n", w.c_str());
 }
 
-hg::Result<Pattern> compilePattern(const std::string& given, const std::string& dflt,
-                                   const std::string& cwdRel, const std::string& mountPoint,
-                                   const std::string& globSuffix) {
-  auto [kind, pat] = splitKind(given, dflt);
-  Pattern out{given, kind, pat, {}};
-  if (kind == "glob" || kind == "relpath") {  // relative to the current directory
-    std::string joined;
-    if (!pat.empty() && pat[0] == '/') {
-      if (pat != mountPoint && pat.rfind(mountPoint + "/", 0) != 0) {
-        return hg::invalidArgument(pat + " not under root '" + mountPoint + "'");
+void printBad(const PatternFilter* filter, const std::string& cwdRel) {
+  if (!filter) return;
+  for (const auto& [path, message] : filter->bad()) {
+    std::string line = match::pathTo(cwdRel, path) + ": " + message + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+}
+
+// commands.status: which categories ("MAR!?IC") hg shows for these flags.
+struct Shown {
+  bool show[7] = {};
+  bool copies = false;
+};
+
+Shown whatToShow(const StatusArgs& args) {
+  Shown s;
+  bool asked[7] = {args.modified, args.added,   args.removed, args.deleted,
+                   args.unknown,  args.ignored, args.clean};
+  bool any = false;
+  for (int i = 0; i < 7; ++i) {
+    s.show[i] = asked[i];
+    any = any || asked[i];
+  }
+  if (args.all) {
+    for (int i = 0; i < 7; ++i) {
+      if (!args.quiet || i < 4 || i == 6) s.show[i] = true;
+    }
+    any = true;
+  }
+  if (!any) {
+    for (int i = 0; i < (args.quiet ? 4 : 5); ++i) s.show[i] = true;
+  }
+  s.copies = (args.copies || args.all) && !args.noStatus;
+  return s;
+}
+
+// The patterns, -I and -X as Mercurial reads them (match.match: relpath by
+// default, relative to the current directory; -I/-X default to glob) into
+// `matcher` (left null without any). Returns an exit code when the command
+// ends here: hg's abort, or stock hg's answer.
+std::optional<int> readPatterns(const StatusArgs& args, const std::string& mountPoint,
+                                const std::string& cwdRel,
+                                std::unique_ptr<match::Matcher>& matcher) {
+  if (args.patterns.empty() && args.include.empty() && args.exclude.empty()) return std::nullopt;
+  if (!args.rev.empty()) return runStockHg("--rev with patterns");
+  struct stat st {};
+  if (::lstat((mountPoint + "/.hgsub").c_str(), &st) == 0) return runStockHg("subrepositories");
+  match::MatchOptions options;
+  options.root = mountPoint;
+  options.cwd = cwdRel;
+  auto built = match::buildMatcher(options, args.patterns, args.include, args.exclude,
+                                   match::Kind::kRelpath);
+  if (!built.ok()) {
+    if (built.error().kind == ErrorKind::kInvalidArgument) return abortLikeHg(built.error().what);
+    return runStockHg(built.error().message());
+  }
+  matcher = std::move(built).value();
+  return std::nullopt;
+}
+
+// Without -u or -i, hg still reads the ignore files to classify a named
+// file it does not track, and prints their warnings after the walk's: those
+// warnings, or an exit code when only stock hg can tell.
+std::optional<int> namedFileWarnings(const Shown& shown, const PatternFilter& filter,
+                                     control::Client& client, std::vector<Bytes>& warnings) {
+  std::vector<std::string> named = filter.namedUntracked();
+  if (shown.show[4] || shown.show[5] || named.empty()) return std::nullopt;
+  auto withUnknown = client.status(control::StatusRequest{});
+  if (!withUnknown.ok()) return runStockHg("ignore files the daemon refuses");
+  if (withUnknown->warnings.empty()) return std::nullopt;
+  const auto& unknown = withUnknown->unknown;
+  bool seen = std::any_of(named.begin(), named.end(), [&](const std::string& f) {
+    return std::find(unknown.begin(), unknown.end(), f) != unknown.end();
+  });
+  // A named file neither unknown nor listed may be clean or ignored; only hg
+  // knows whether it reads the ignore files then.
+  if (!seen) return runStockHg("ignore-file warnings");
+  warnings = withUnknown->warnings;
+  return std::nullopt;
+}
+
+// The lines hg prints for the daemon's answer (or its JSON).
+std::string formatStatus(const StatusArgs& args, const Shown& shown,
+                         const control::StatusReply& answer, PatternFilter* filter,
+                         const std::string& relativeBase) {
+  static const char kChars[] = "MAR!?IC";
+  std::map<std::string, std::string> copySource;
+  if (shown.copies) copySource.insert(answer.copies.begin(), answer.copies.end());
+  const char end = args.print0 ? '\0' : '\n';
+  std::string out;
+  bool json = args.template_ == "json";
+  bool firstJson = true;
+  if (json) out += "[";
+  const std::vector<Bytes>* lists[7] = {&answer.modified, &answer.added,   &answer.removed,
+                                        &answer.deleted,  &answer.unknown, &answer.ignored,
+                                        &answer.clean};
+  for (int i = 0; i < 7; ++i) {
+    if (!shown.show[i]) continue;
+    for (const std::string& path : *lists[i]) {
+      if (filter && !filter->shows(i, path)) continue;
+      auto src = copySource.find(path);
+      bool withSource = src != copySource.end() && (i == 0 || i == 1 || i == 3);
+      if (json) {
+        out += firstJson ? "\n" : ",\n";
+        firstJson = false;
+        out += " {\n  \"itemtype\": \"file\",\n  \"path\": \"" + jsonEscape(path) + "\",\n";
+        if (withSource) out += "  \"source\": \"" + jsonEscape(src->second) + "\",\n";
+        out += std::string("  \"status\": \"") + kChars[i] + "\"\n }";
+        continue;
       }
-      joined = pat.substr(std::min(pat.size(), mountPoint.size() + 1));
-    } else {
-      joined = cwdRel.empty() ? pat : cwdRel + "/" + pat;
+      if (!args.noStatus) {
+        out.push_back(kChars[i]);
+        out.push_back(' ');
+      }
+      out += match::pathTo(relativeBase, path);
+      out.push_back(end);
+      if (withSource) {
+        out += "  " + match::pathTo(relativeBase, src->second);
+        out.push_back(end);
+      }
     }
-    auto norm = normalize(joined);
-    if (!norm) return hg::invalidArgument(given + " not under root '" + mountPoint + "'");
-    out.pat = *norm;
-  } else if (kind == "path" || kind == "rootfilesin" || kind == "rootglob") {
-    auto norm = normalize(pat);
-    if (!norm) return hg::invalidArgument(given + " not under root '" + mountPoint + "'");
-    out.pat = *norm;
   }
-  std::string re;
-  const std::string& p2 = out.pat;
-  if (p2.empty() && (kind == "glob" || kind == "relpath")) {
-    re = "";
-  } else if (kind == "re") {
-    re = p2;
-  } else if (kind == "path" || kind == "relpath") {
-    re = p2 == "." || p2.empty() ? "" : reEscape(p2) + "(?:/|$)";
-  } else if (kind == "rootfilesin") {
-    re = (p2 == "." || p2.empty() ? "" : reEscape(p2) + "/") + "[^/]+$";
-  } else if (kind == "relglob") {
-    std::string g = globRe(p2);
-    re = g.rfind("[^/]*", 0) == 0 ? ".*" + g.substr(5) + globSuffix : "(?:|.*/)" + g + globSuffix;
-  } else if (kind == "relre") {
-    re = p2.rfind("^", 0) == 0 ? p2 : ".*" + p2;
-  } else {  // glob, rootglob
-    re = globRe(p2) + globSuffix;
-  }
-  try {
-    out.re = std::regex("^(?:" + re + ")", std::regex::ECMAScript | std::regex::optimize);
-  } catch (const std::regex_error& e) {
-    return hg::invalidArgument("invalid pattern " + given + ": " + e.what());
-  }
+  if (json) out += "\n]\n";
   return out;
-}
-
-bool matchesPattern(const Pattern& p, const std::string& path) {
-  return std::regex_search(path, p.re, std::regex_constants::match_continuous);
 }
 
 }  // namespace
@@ -394,6 +385,12 @@ bool matchesPattern(const Pattern& p, const std::string& path) {
 void addStatusCommand(CLI::App& app, StatusArgs& statusArgs, int& exitCode) {
   auto* status = app.add_subcommand(
       "status", "Show changed files in the mount, exactly as hg status does (no Python)");
+  status->footer(
+      "Patterns (hg help patterns) are matched natively: path:, relpath:, glob:, relglob:,\n"
+      "rootglob:, rootfilesin:, re:, relre:, listfile:, listfile0:, include: and subinclude:,\n"
+      "as PATTERN and in -I/-X. Fileset patterns (set:), patterns with --rev, repositories\n"
+      "with subrepositories, and the few cases hg itself would fail on are handed to stock\n"
+      "`hg status` (found on PATH) with the same arguments.");
   status->add_flag("-m,--modified", statusArgs.modified, "show only modified files");
   status->add_flag("-a,--added", statusArgs.added, "show only added files");
   status->add_flag("-r,--removed", statusArgs.removed, "show only removed files");
@@ -445,155 +442,66 @@ int statusCommand(const StatusArgs& args) {
   char cwdBuf[PATH_MAX];
   if (!::getcwd(cwdBuf, sizeof cwdBuf)) return fail(std::string("getcwd: ") + strerror(errno));
   std::string cwd = cwdBuf;
-  std::string mountPoint = mountAround(cwd);
+  std::string mountPoint = innermostMountOf(cwd, "fuse.hgvfs");
   if (mountPoint.empty()) return fail("not inside an hgvfs mount (" + cwd + ")");
   std::string cwdRel = cwd == mountPoint ? "" : cwd.substr(mountPoint.size() + 1);
   if (cwdRel == ".hg" || cwdRel.rfind(".hg/", 0) == 0) cwdRel.clear();
   if (!args.template_.empty() && args.template_ != "json") {
     return fail("only -T json is supported (got '" + args.template_ + "')");
   }
+  std::unique_ptr<match::Matcher> matcher;
+  if (auto done = readPatterns(args, mountPoint, cwdRel, matcher)) return *done;
+  Shown shown = whatToShow(args);
 
-  // Patterns: as Mercurial reads them (relpath by default, relative to the
-  // current directory; -I/-X default to glob).
-  std::vector<Pattern> patterns, includes, excludes;
-  for (const auto& p : args.patterns) {
-    auto compiled = compilePattern(p, "relpath", cwdRel, mountPoint, "$");
-    if (!compiled.ok()) return fail("abort: " + compiled.error().what);
-    patterns.push_back(std::move(compiled).value());
-  }
-  for (const auto& [list, out] :
-       {std::pair{&args.include, &includes}, std::pair{&args.exclude, &excludes}}) {
-    for (const auto& p : *list) {
-      auto compiled = compilePattern(p, "glob", cwdRel, mountPoint, "(?:/|$)");
-      if (!compiled.ok()) return fail("abort: " + compiled.error().what);
-      out->push_back(std::move(compiled).value());
-    }
-  }
-  bool relative = !patterns.empty() || !includes.empty() || !excludes.empty();
-
-  // What to show (commands.status in Mercurial).
-  static const char* kStates[] = {"modified", "added",   "removed", "deleted",
-                                  "unknown",  "ignored", "clean"};
-  static const char kChars[] = "MAR!?IC";
-  bool asked[7] = {args.modified, args.added,   args.removed, args.deleted,
-                   args.unknown,  args.ignored, args.clean};
-  bool show[7] = {};
-  bool any = false;
-  for (int i = 0; i < 7; ++i) {
-    show[i] = asked[i];
-    any = any || asked[i];
-  }
-  if (args.all) {
-    for (int i = 0; i < 7; ++i) {
-      if (!args.quiet || i < 4 || i == 6) show[i] = true;
-    }
-    any = true;
-  }
-  if (!any) {
-    for (int i = 0; i < (args.quiet ? 4 : 5); ++i) show[i] = true;
-  }
-  bool copies = (args.copies || args.all) && !args.noStatus;
-
-  std::string socket = socketOf(mountPoint);
+  auto hgrc = Hgrc::read(mountPoint + "/.hg/hgrc");
+  if (!hgrc.ok()) return fail(hgrc.error().message());
+  std::string socket = hgrc->get("hgvfs", "socket").value_or("");
   if (socket.empty()) return fail("no daemon socket named in " + mountPoint + "/.hg/hgrc");
-  json request{{"version", fs::kControlProtocolVersion},
-               {"op", "status"},
-               {"unknown", show[4]},
-               {"ignored", show[5]},
-               {"clean", show[6]}};
-  if (!args.rev.empty()) request["rev"] = args.rev;
-  auto reply = ask(socket, request.dump());
+  control::StatusRequest request;
+  // With only ignored files listed, hg still walks to the unknown ones, and
+  // whether it meets any decides if it reads the ignore files (below).
+  request.unknown = shown.show[4] || shown.show[5];
+  request.ignored = shown.show[5];
+  request.clean = shown.show[6];
+  if (!args.rev.empty()) request.rev = args.rev;
+  auto client = control::Client::connect(socket);
+  if (!client.ok()) return fail(client.error().message());
+  auto reply = client->status(request);
   if (!reply.ok()) return fail(reply.error().message());
-  json answer;
-  try {
-    answer = json::parse(*reply);
-  } catch (const std::exception& e) {
-    return fail(std::string("malformed answer from the daemon: ") + e.what());
-  }
-  if (!answer.value("ok", false)) return fail(answer.value("error", "the daemon failed"));
-  if (answer.contains("warnings")) {
-    for (const auto& w : answer["warnings"]) {
-      auto text = fs::jsonStringToBytes(w.get<std::string>());
-      if (text.ok()) std::fprintf(stderr, "%s\n", text->c_str());
-    }
-  }
+  const control::StatusReply& answer = *reply;
 
-  auto matches = [&](const std::string& path) {
-    if (!patterns.empty() && std::none_of(patterns.begin(), patterns.end(), [&](const Pattern& p) {
-          return matchesPattern(p, path);
-        })) {
-      return false;
+  std::optional<PatternFilter> filter;
+  std::vector<Bytes> lateWarnings;
+  if (matcher && !matcher->always()) {
+    filter.emplace(*matcher, mountPoint, answer);
+    if (!filter->fallback().empty()) return runStockHg(filter->fallback());
+    if (auto done = namedFileWarnings(shown, *filter, *client, lateWarnings)) return *done;
+  }
+  // hg reads the ignore files, printing their warnings, before its walk
+  // stats the named paths when unknown files are listed; when ignored files
+  // are, only once it meets an untracked path, after the walk's warnings.
+  auto seesUntracked = [&] {
+    for (int i : {4, 5}) {
+      for (const auto& p : i == 4 ? answer.unknown : answer.ignored) {
+        if (!filter || filter->shows(i, p)) return true;
+      }
     }
-    if (!includes.empty() && std::none_of(includes.begin(), includes.end(), [&](const Pattern& p) {
-          return matchesPattern(p, path);
-        })) {
-      return false;
-    }
-    return std::none_of(excludes.begin(), excludes.end(),
-                        [&](const Pattern& p) { return matchesPattern(p, path); });
+    return false;
   };
-  std::map<std::string, std::string> copySource;
-  if (copies && answer.contains("copies")) {
-    for (const auto& [dest, src] : answer["copies"].items()) {
-      auto d = fs::jsonStringToBytes(dest);
-      auto s = fs::jsonStringToBytes(src.get<std::string>());
-      if (d.ok() && s.ok()) copySource[*d] = *s;
-    }
+  PatternFilter* f = filter ? &*filter : nullptr;
+  if (shown.show[5]) {
+    printBad(f, cwdRel);
+    if (seesUntracked()) printWarnings(answer.warnings);
+  } else {
+    printWarnings(answer.warnings);
+    printBad(f, cwdRel);
+    printWarnings(lateWarnings);
   }
-  std::string relativeBase = relative ? cwdRel : "";
-  const char end = args.print0 ? '\0' : '\n';
-  std::string out;
-  bool json = args.template_ == "json";
-  bool firstJson = true;
-  size_t matched = 0;
-  std::vector<bool> patternHit(patterns.size(), false);
-  if (json) out += "[";
-  for (int i = 0; i < 7; ++i) {
-    if (!show[i] || !answer.contains(kStates[i])) continue;
-    for (const auto& item : answer[kStates[i]]) {
-      auto bytes = fs::jsonStringToBytes(item.get<std::string>());
-      if (!bytes.ok()) return fail(bytes.error().message());
-      const std::string& path = *bytes;
-      if (!matches(path)) continue;
-      ++matched;
-      for (size_t k = 0; k < patterns.size(); ++k) {
-        if (matchesPattern(patterns[k], path)) patternHit[k] = true;
-      }
-      auto src = copySource.find(path);
-      bool withSource = src != copySource.end() && (i == 0 || i == 1 || i == 3);
-      if (json) {
-        out += firstJson ? "\n" : ",\n";
-        firstJson = false;
-        out += " {\n  \"itemtype\": \"file\",\n  \"path\": \"" + jsonEscape(path) + "\",\n";
-        if (withSource) out += "  \"source\": \"" + jsonEscape(src->second) + "\",\n";
-        out += std::string("  \"status\": \"") + kChars[i] + "\"\n }";
-        continue;
-      }
-      if (!args.noStatus) {
-        out.push_back(kChars[i]);
-        out.push_back(' ');
-      }
-      out += pathTo(path, relativeBase);
-      out.push_back(end);
-      if (withSource) {
-        out += "  " + pathTo(src->second, relativeBase);
-        out.push_back(end);
-      }
-    }
-  }
-  if (json) out += "\n]\n";
+  // hg prints paths relative to the current directory when it was given
+  // positional patterns (ui.relative-paths=legacy), whatever they match.
+  std::string out = formatStatus(args, shown, answer, f, args.patterns.empty() ? "" : cwdRel);
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
-  // A named path that matched nothing and does not exist: hg warns.
-  for (size_t k = 0; k < patterns.size(); ++k) {
-    const Pattern& p = patterns[k];
-    if (patternHit[k] || (p.kind != "relpath" && p.kind != "path")) continue;
-    struct stat st {};
-    std::string onDisk = mountPoint + (p.pat.empty() ? "" : "/" + p.pat);
-    if (::lstat(onDisk.c_str(), &st) != 0) {
-      std::fprintf(stderr, "%s: No such file or directory\n", pathTo(p.pat, cwdRel).c_str());
-    }
-  }
   return 0;
 }
 

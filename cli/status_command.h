@@ -1,6 +1,8 @@
 #pragma once
 // `hgvfs status`: Mercurial's status of the mount around the current
-// directory, from the daemon, printed as `hg status` prints it.
+// directory, from the daemon, printed as `hg status` prints it. Patterns
+// and -I/-X are matched natively (match/); what is not (filesets, ...) is
+// handed to stock `hg status` with the same arguments.
 
 #include <CLI/CLI.hpp>
 #include <string>

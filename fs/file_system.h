@@ -27,46 +27,39 @@
 // inode is freed when both are zero. An unlinked inode stays readable and
 // writable until the kernel forgets it; then its overlay file goes.
 //
+// Where the code lives: inode_table.h (records, names, numbering, the
+// namespace lock), overlay_change.h (one transaction and its undo),
+// file_system.cpp (lookups, attributes, content), materialize.cpp (copying
+// revision objects into the overlay), file_system_changes.cpp (create,
+// remove, rename, setattr), working_diff.cpp (diff, for status).
+//
 // Thread rules: every method may be called from any FUSE worker thread at
-// once. One shared_mutex guards the namespace (exclusive for changes and
-// inode creation, shared for data and attribute access); object-store and
-// overlay-file I/O is done outside it where the result can be revalidated.
+// once. The namespace lock (InodeTable::mutex(), a reader/writer lock; its
+// lock order is written where it is declared) is held exclusively to change
+// names, records or the overlay's records, and shared to read them. Blob
+// reads and overlay-file I/O happen outside it: the state they depend on is
+// read under the lock, the I/O done without it, and the result checked
+// again (or committed) after the lock is taken back. Methods marked
+// EXCLUDES must be called without it.
 
 #include <sys/stat.h>
 
 #include <atomic>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "base/thread_annotations.h"
+#include "fs/inode_number.h"
+#include "fs/inode_table.h"
 #include "fs/overlay.h"
+#include "fs/overlay_file.h"
 #include "store/object_store.h"
 
 namespace hgvfs::fs {
-
-class InodeNumber {
- public:
-  constexpr InodeNumber() = default;
-  constexpr explicit InodeNumber(uint64_t v) : v_(v) {}
-  constexpr uint64_t value() const { return v_; }
-  constexpr bool valid() const { return v_ != 0; }
-  friend constexpr bool operator==(InodeNumber, InodeNumber) = default;
-
- private:
-  uint64_t v_ = 0;
-};
-
-inline constexpr InodeNumber kRootInode{1};
-// `.hg` in the mount root: a symlink to the client's own .hg directory on
-// local disk (FileSystem::setDotHg). Not part of the overlay; it cannot be
-// changed through the mount.
-inline constexpr InodeNumber kDotHgInode{UINT64_MAX - 1};
-inline constexpr uint64_t kUnknownSize = UINT64_MAX;
 
 struct FileSystemOptions {
   uid_t uid = 0;
@@ -103,8 +96,6 @@ struct ListedEntry {
   uint64_t cookie;
 };
 
-// A readable source of a file's bytes: the revision's blob, or an overlay
-// file.
 // What differs between the mount and a revision's tree, for status. Paths
 // are repository-relative; every list is sorted bytewise.
 struct WorkingDiff {
@@ -119,11 +110,14 @@ struct DiffOptions {
   bool listIgnored = false;
 };
 
-class OverlayFile;
+// A readable source of a file's bytes: the revision's blob, or an overlay
+// file.
 struct FileData {
   std::shared_ptr<const Bytes> blob;
   std::shared_ptr<OverlayFile> file;
 };
+
+class OverlayChange;
 
 class FileSystem {
  public:
@@ -134,100 +128,75 @@ class FileSystem {
 
   // Reads the overlay's root and reserves inode numbers. Call once before
   // serving.
-  hg::Status start();
+  Status start() EXCLUDES(inodes_.mutex());
   // Shows `.hg` in the root as a symlink to `target`. Call before start().
-  void setDotHg(Bytes target);
+  void setDotHg(Bytes target) EXCLUDES(inodes_.mutex());
 
   // The difference between the mount and the tree `revision` (status). Cost:
   // the materialized directories and the changed subtrees, not the size of
-  // the tree.
+  // the tree. The names are read at one instant (under the namespace lock);
+  // the contents of changed files are compared after it is let go.
   // `revision` nullopt: the empty tree (the null revision).
-  hg::Result<WorkingDiff> diff(const std::optional<store::TreeId>& revision,
-                               const DiffOptions& options);
+  Result<WorkingDiff> diff(const std::optional<store::TreeId>& revision, const DiffOptions& options)
+      EXCLUDES(inodes_.mutex());
   // Whether `path` (repository-relative) names a file or symlink in the mount.
-  hg::Result<bool> fileExists(ByteView path);
+  Result<bool> fileExists(ByteView path) EXCLUDES(inodes_.mutex());
   bool writable() const { return overlay_ != nullptr; }
 
   // Names. Lookup counts one kernel lookup; NotFound when there is no such
   // entry (the kernel caches that).
-  hg::Result<struct stat> lookup(InodeNumber parent, ByteView name);
-  void forget(InodeNumber ino, uint64_t n);
-  hg::Result<struct stat> getattr(InodeNumber ino);
+  Result<struct stat> lookup(InodeNumber parent, ByteView name) EXCLUDES(inodes_.mutex());
+  void forget(InodeNumber ino, uint64_t n) EXCLUDES(inodes_.mutex());
+  Result<struct stat> getattr(InodeNumber ino) EXCLUDES(inodes_.mutex());
   // Up to `max` entries with a cookie above `after`.
-  hg::Result<std::vector<ListedEntry>> list(InodeNumber dir, uint64_t after, size_t max);
-  InodeNumber parentOf(InodeNumber dir);
-  hg::Result<Bytes> readlink(InodeNumber ino);
+  Result<std::vector<ListedEntry>> list(InodeNumber dir, uint64_t after, size_t max)
+      EXCLUDES(inodes_.mutex());
+  InodeNumber parentOf(InodeNumber dir) EXCLUDES(inodes_.mutex());
+  Result<Bytes> readlink(InodeNumber ino) EXCLUDES(inodes_.mutex());
 
   // Content.
-  hg::Result<FileData> data(InodeNumber ino);
-  hg::Result<size_t> read(InodeNumber ino, char* buf, size_t size, uint64_t offset);
-  hg::Result<size_t> write(InodeNumber ino, const char* buf, size_t size, uint64_t offset);
+  Result<FileData> data(InodeNumber ino) EXCLUDES(inodes_.mutex());
+  Result<size_t> read(InodeNumber ino, char* buf, size_t size, uint64_t offset)
+      EXCLUDES(inodes_.mutex());
+  Result<size_t> write(InodeNumber ino, const char* buf, size_t size, uint64_t offset)
+      EXCLUDES(inodes_.mutex());
   // The open overlay file to write `ino` through (materializing it first):
   // the FUSE layer copies a write request into it without an intermediate
   // buffer (splice). Keep the handle for the duration of the copy.
-  hg::Result<std::shared_ptr<OverlayFile>> writableFile(InodeNumber ino);
+  Result<std::shared_ptr<OverlayFile>> writableFile(InodeNumber ino) EXCLUDES(inodes_.mutex());
   // The descriptor of an overlay file handle.
   static int fdOf(const OverlayFile& file);
-  hg::Result<struct stat> setattr(InodeNumber ino, const AttrChange& change);
-  hg::Status fallocate(InodeNumber ino, int mode, uint64_t offset, uint64_t length);
-  hg::Status fsync(InodeNumber ino, bool dataOnly);
-  hg::Status syncMetadata();
+  Result<struct stat> setattr(InodeNumber ino, const AttrChange& change) EXCLUDES(inodes_.mutex());
+  Status fallocate(InodeNumber ino, int mode, uint64_t offset, uint64_t length)
+      EXCLUDES(inodes_.mutex());
+  Status fsync(InodeNumber ino, bool dataOnly) EXCLUDES(inodes_.mutex());
+  Status syncMetadata();
 
   // Changes to names. Each returns the new entry's attributes (one lookup
   // counted).
-  hg::Result<struct stat> create(InodeNumber parent, ByteView name, mode_t mode,
-                                 const Caller& caller);
-  hg::Result<struct stat> mknod(InodeNumber parent, ByteView name, mode_t mode,
-                                const Caller& caller);
-  hg::Result<struct stat> mkdir(InodeNumber parent, ByteView name, mode_t mode,
-                                const Caller& caller);
-  hg::Result<struct stat> symlink(InodeNumber parent, ByteView name, ByteView target,
-                                  const Caller& caller);
-  hg::Status unlink(InodeNumber parent, ByteView name);
-  hg::Status rmdir(InodeNumber parent, ByteView name);
+  Result<struct stat> create(InodeNumber parent, ByteView name, mode_t mode, const Caller& caller)
+      EXCLUDES(inodes_.mutex());
+  Result<struct stat> mknod(InodeNumber parent, ByteView name, mode_t mode, const Caller& caller)
+      EXCLUDES(inodes_.mutex());
+  Result<struct stat> mkdir(InodeNumber parent, ByteView name, mode_t mode, const Caller& caller)
+      EXCLUDES(inodes_.mutex());
+  Result<struct stat> symlink(InodeNumber parent, ByteView name, ByteView target,
+                              const Caller& caller) EXCLUDES(inodes_.mutex());
+  Status unlink(InodeNumber parent, ByteView name) EXCLUDES(inodes_.mutex());
+  Status rmdir(InodeNumber parent, ByteView name) EXCLUDES(inodes_.mutex());
   // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
-  hg::Status rename(InodeNumber parent, ByteView name, InodeNumber newParent, ByteView newName,
-                    unsigned flags);
+  Status rename(InodeNumber parent, ByteView name, InodeNumber newParent, ByteView newName,
+                unsigned flags) EXCLUDES(inodes_.mutex());
 
   store::ObjectStore& objects() { return *objects_; }
   const Overlay* overlay() const { return overlay_.get(); }
-  size_t inodeCount() const;
-  size_t memoryUsage() const;  // bytes held by the inode table (approximate)
+  size_t inodeCount() const EXCLUDES(inodes_.mutex());
+  size_t memoryUsage() const EXCLUDES(inodes_.mutex());  // bytes held by the inode table
 
  private:
-  struct Inode {
-    uint64_t parent;  // 0 once unlinked
-    uint64_t nlookup;
-    uint64_t size;  // unmaterialized files: kUnknownSize until known
-    hg::Node id;    // unmaterialized: file node or tree id
-    uint32_t children;
-    uint32_t mode;  // S_IFMT | permission bits
-    bool materialized;
-    Bytes name;
-  };
-  struct DirState;
-  struct Materialized;
-  struct Change;
-  struct ChildKey {
-    uint64_t parent;
-    ByteView name;
-  };
-  struct ChildHash {
-    using is_transparent = void;
-    const FileSystem* fs;
-    size_t operator()(const ChildKey& k) const;
-    size_t operator()(uint64_t ino) const;
-  };
-  struct ChildEqual {
-    using is_transparent = void;
-    const FileSystem* fs;
-    bool operator()(uint64_t a, uint64_t b) const { return a == b; }
-    bool operator()(const ChildKey& k, uint64_t ino) const;
-    bool operator()(uint64_t ino, const ChildKey& k) const { return (*this)(k, ino); }
-  };
   struct Snapshot {  // an inode's fields, copied under the lock
-    uint64_t ino;
-    uint64_t parent;
+    InodeNumber ino;
+    InodeNumber parent;
     uint32_t mode;
     bool materialized;
     hg::Node id;
@@ -236,72 +205,150 @@ class FileSystem {
     gid_t gid;
     std::optional<OverlayDirHeader> header;  // materialized directories
   };
+  class MaterializeClaim;
+  struct RenameEnds;
+  struct DiffPlan;
 
-  // All *Locked methods need mutex_ held exclusively (or shared where noted).
-  Inode* findLocked(uint64_t ino);  // shared is enough
-  Snapshot snapshotLocked(uint64_t ino, const Inode& inode);
-  hg::Result<struct stat> attributes(const Snapshot& s);
-  hg::Result<Snapshot> lookupLocked(uint64_t parent, ByteView name);
-  uint64_t insertInodeLocked(uint64_t ino, uint64_t parent, ByteView name, uint32_t mode,
-                             bool materialized, const hg::Node& id);
-  void releaseLocked(uint64_t ino);
-  void detachLocked(uint64_t ino);
-  void reparentLocked(uint64_t ino, uint64_t parent, ByteView name);
-  hg::Result<Bytes> sourcePathLocked(uint64_t ino);
-  std::optional<Bytes> pathLocked(uint64_t ino) const;
-  hg::Result<uint64_t> allocateInodeLocked();
-  hg::Result<DirState*> loadedDirLocked(uint64_t ino);
-  hg::Result<DirState*> materializeDirLocked(uint64_t ino, Change& change);
-  hg::Result<std::shared_ptr<OverlayFile>> materializeFileLocked(uint64_t ino, bool empty);
-  hg::Result<std::shared_ptr<OverlayFile>> openFileLocked(uint64_t ino);
-  hg::Result<DirState*> changeableParentLocked(uint64_t parent, Change& change);
-  hg::Status commitLocked(Change& change);
-  hg::Result<struct stat> newEntry(InodeNumber parent, ByteView name, mode_t mode,
-                                   const Caller& caller, ByteView symlinkTarget);
-  void touchDirLocked(DirState& dir, Change& change, uint64_t ino);
-  hg::Result<bool> isEmptyDirLocked(const OverlayEntry& entry);
-  hg::Result<std::shared_ptr<const store::Tree>> treeOf(const hg::Node& id);
-  hg::Error annotate(hg::Error e, uint64_t ino);
-  hg::Status readOnly() const;
-  bool isDotHg(uint64_t parent, ByteView name) const {
-    return !dotHgTarget_.empty() && parent == kRootInode.value() && name == ".hg";
+  // file_system.cpp: names, attributes, content.
+  Snapshot snapshotLocked(InodeNumber ino, const Inode& inode) const
+      REQUIRES_SHARED(inodes_.mutex());
+  Result<struct stat> attributes(const Snapshot& s) EXCLUDES(inodes_.mutex());
+  Result<Snapshot> lookupLocked(InodeNumber parent, ByteView name) REQUIRES(inodes_.mutex());
+  // A materialized directory's entries, read from the overlay if needed.
+  Result<DirState*> loadedDirLocked(InodeNumber ino) REQUIRES(inodes_.mutex());
+  // The same if already in memory, else null.
+  const DirState* cachedDirLocked(InodeNumber ino) const REQUIRES_SHARED(inodes_.mutex());
+  Status listTreeLocked(InodeNumber dir, const store::Tree& tree, uint64_t after, size_t max,
+                        std::vector<ListedEntry>& out) REQUIRES(inodes_.mutex());
+  Result<std::shared_ptr<const store::Tree>> treeOf(const hg::Node& id);
+  Error annotate(Error e, InodeNumber ino) EXCLUDES(inodes_.mutex());
+  Status readOnly() const;
+  bool isDotHg(InodeNumber parent, ByteView name) const {
+    return !dotHgTarget_.empty() && parent == kRootInode && name == ".hg";
   }
-  struct DiffContext;
-  hg::Status diffDirLocked(uint64_t ino, const Bytes& path, std::optional<store::TreeId> base,
-                           DiffContext& ctx);
-  hg::Status diffSubtrees(const std::optional<store::TreeId>& base, const store::TreeId& mine,
-                          const Bytes& mineSource, const Bytes& path, DiffContext& ctx);
-  hg::Status listOnlyInMountLocked(const OverlayEntry& entry, const Bytes& path, DiffContext& ctx);
-  hg::Status listTree(const store::TreeId& tree, const Bytes& path, std::vector<Bytes>& out);
-  hg::Result<bool> sameFileLocked(const OverlayEntry& mine, const store::TreeEntry& base,
-                                  const Bytes& path);
+
+  // materialize.cpp: copying revision objects into the overlay.
+  //
+  // Loads (into the object store's cache, without the lock) the trees a
+  // change at `dir` will read under the lock: those of `dir` and its
+  // unmaterialized ancestors, and of `name` in it when given.
+  void warmForChange(InodeNumber dir, ByteView name = {}) EXCLUDES(inodes_.mutex());
+  // Makes directory `ino` and its ancestors materialized within `change`
+  // (their trees are read from the store's cache: warmForChange first).
+  Result<DirState*> materializeDirLocked(InodeNumber ino, OverlayChange& change)
+      REQUIRES(inodes_.mutex());
+  // materializeDirLocked for a directory about to gain or lose an entry.
+  Result<DirState*> changeableParentLocked(InodeNumber parent, OverlayChange& change)
+      REQUIRES(inodes_.mutex());
+  // The overlay file of file `ino`, materializing it first (`empty`: with
+  // no content, for a truncation to 0, instead of the revision's).
+  Result<std::shared_ptr<OverlayFile>> materializeFile(InodeNumber ino, bool empty)
+      EXCLUDES(inodes_.mutex());
+  // One try of the copy; nullopt when the inode changed meanwhile.
+  Result<std::optional<std::shared_ptr<OverlayFile>>> copyToOverlay(InodeNumber ino, bool empty)
+      EXCLUDES(inodes_.mutex());
+  Result<std::optional<std::shared_ptr<OverlayFile>>> commitCopy(InodeNumber ino,
+                                                                 const hg::Node& id,
+                                                                 std::shared_ptr<OverlayFile> file)
+      EXCLUDES(inodes_.mutex());
+  // The open overlay file of materialized file `ino` (opened without the lock).
+  Result<std::shared_ptr<OverlayFile>> openFile(InodeNumber ino) EXCLUDES(inodes_.mutex());
+
+  // file_system_changes.cpp: create, remove, rename, setattr.
+  Result<struct stat> newEntry(InodeNumber parent, ByteView name, mode_t mode, const Caller& caller,
+                               ByteView symlinkTarget) EXCLUDES(inodes_.mutex());
+  Result<Snapshot> addEntryLocked(InodeNumber parent, ByteView name, OverlayEntry rec,
+                                  const std::shared_ptr<OverlayFile>& file, OverlayChange& change)
+      REQUIRES(inodes_.mutex());
+  Result<bool> isEmptyDirLocked(const OverlayEntry& entry) REQUIRES_SHARED(inodes_.mutex());
+  Status removeName(InodeNumber parent, ByteView name, bool directory) EXCLUDES(inodes_.mutex());
+  // Where a file's content comes from, read under the shared lock: its
+  // overlay file (open or not yet), or its node and (if `wantSource`) its
+  // path in the revision.
+  struct ContentSource {
+    bool materialized = false;
+    std::shared_ptr<OverlayFile> file;
+    Bytes source;
+    hg::Node id;
+    InodeNumber parent;
+  };
+  Result<ContentSource> contentSource(InodeNumber ino, bool wantSource) EXCLUDES(inodes_.mutex());
+  Result<RenameEnds> renameEndsLocked(InodeNumber parent, ByteView name, InodeNumber newParent,
+                                      ByteView newName, OverlayChange& change)
+      REQUIRES(inodes_.mutex());
+  Status exchangeLocked(RenameEnds& ends, OverlayChange& change) REQUIRES(inodes_.mutex());
+  Status checkReplaceableLocked(const RenameEnds& ends) REQUIRES(inodes_.mutex());
+  Status moveLocked(RenameEnds& ends, OverlayChange& change, FileReaper& reaper)
+      REQUIRES(inodes_.mutex());
+  Status setDirAttributes(InodeNumber ino, const AttrChange& attrs) EXCLUDES(inodes_.mutex());
+  // `mode`: the file's, as read before (its type cannot change).
+  Status setFileAttributes(InodeNumber ino, const AttrChange& attrs, uint32_t mode)
+      EXCLUDES(inodes_.mutex());
+  // A file's new mode and owner, in memory and (committed) in its parent's
+  // record.
+  Status setOwnerAndModeLocked(InodeNumber ino, const AttrChange& attrs, OverlayChange& change)
+      REQUIRES(inodes_.mutex());
+  // Puts them into `ino`'s entry in its parent's record (where a lookup
+  // reads them), within `change`; nothing when it has no parent.
+  Status recordOwnerAndModeLocked(InodeNumber ino, uint32_t mode, uid_t uid, gid_t gid,
+                                  OverlayChange& change) REQUIRES(inodes_.mutex());
+
+  // working_diff.cpp: diff, for status.
+  //
+  // The walk of the materialized directories, under the lock: what it can
+  // tell from names and ids goes to the plan's answer, what needs reading
+  // (file contents, whole subtrees) to the plan's work. `plan.incomplete`
+  // when a directory it needs is not in memory.
+  Status planLocked(const std::optional<store::TreeId>& revision, DiffPlan& plan)
+      REQUIRES_SHARED(inodes_.mutex());
+  Status planDirLocked(InodeNumber ino, const Bytes& path, std::optional<store::TreeId> base,
+                       DiffPlan& plan) REQUIRES_SHARED(inodes_.mutex());
+  Status planOnlyInMountLocked(const OverlayEntry& entry, const Bytes& path, DiffPlan& plan)
+      REQUIRES_SHARED(inodes_.mutex());
+  // Reads every materialized directory below `dir` into memory.
+  Status loadMaterializedDirsLocked(InodeNumber dir) REQUIRES(inodes_.mutex());
+  // The plan's work, without the namespace lock.
+  Status runPlan(DiffPlan& plan) EXCLUDES(inodes_.mutex());
+  Status diffSubtrees(const std::optional<store::TreeId>& base, const store::TreeId& mine,
+                      const Bytes& mineSource, const Bytes& path, DiffPlan& plan);
+  Status listTree(const store::TreeId& tree, const Bytes& path, std::vector<Bytes>& out);
+  Result<bool> sameFile(const OverlayEntry& mine, const store::TreeEntry& base, const Bytes& path)
+      EXCLUDES(inodes_.mutex(), comparisonsMutex_);
+  // nullopt when directory `missing` on the way is not in memory.
+  Result<std::optional<bool>> fileExistsLocked(ByteView path, InodeNumber& missing)
+      REQUIRES_SHARED(inodes_.mutex());
 
   std::shared_ptr<store::ObjectStore> objects_;
   std::unique_ptr<Overlay> overlay_;
-  FileSystemOptions options_;
-  store::TreeId rootTree_;
-
-  mutable std::shared_mutex mutex_;
-  uint64_t next_ = 2;
-  std::unordered_map<uint64_t, Inode> inodes_;
-  std::unordered_set<uint64_t, ChildHash, ChildEqual> byName_;
-  // Materialized inodes' extra state (owner, open overlay file, entries).
-  std::unordered_map<uint64_t, Materialized> materialized_;
-  // The revision path of unmaterialized inodes whose parent is materialized
-  // (or that were unlinked); others derive it from their parent.
-  std::unordered_map<uint64_t, Bytes> sources_;
-  std::atomic<int> openFiles_{0};
+  const FileSystemOptions options_;
+  // Set by setDotHg() before serving; only read after.
   Bytes dotHgTarget_;
+  std::atomic<int> openFiles_{0};
+  FileRemover remover_;
+  // Every inode, and the namespace lock (inodes_.mutex()).
+  InodeTable inodes_;
+
+  // Files being copied into the overlay, one thread each: the overlay file
+  // of an inode is written by its claimant alone, without the namespace
+  // lock (see MaterializeClaim). Lock order: claimsMutex_ is a leaf, never
+  // held with the namespace lock; a claim is awaited before the namespace
+  // lock is taken, never while holding it.
+  Mutex claimsMutex_;
+  CondVar claimsCv_{&claimsMutex_};  // signalled when a claim ends
+  std::unordered_set<uint64_t> claims_ GUARDED_BY(claimsMutex_);
+
   // Materialized files found equal to (or different from) a revision's
   // file, by what the overlay file looked like then: a second status does
-  // not read the file again.
+  // not read the file again. Lock order: a leaf, never held with the
+  // namespace lock nor during I/O.
   struct Comparison {
     off_t size;
     struct timespec mtime, ctime;
     hg::Node base;
     bool equal;
   };
-  std::unordered_map<uint64_t, Comparison> comparisons_;
+  Mutex comparisonsMutex_;
+  std::unordered_map<uint64_t, Comparison> comparisons_ GUARDED_BY(comparisonsMutex_);
 };
 
 }  // namespace hgvfs::fs

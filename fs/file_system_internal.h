@@ -1,71 +1,53 @@
 #pragma once
-// FileSystem's private types, shared by file_system.cpp and
-// working_diff.cpp (no other file includes this).
+// Helpers shared by FileSystem's source files (no other file includes this).
 
-#include <unistd.h>
+#include <sys/stat.h>
 
-#include <atomic>
-#include <map>
-#include <memory>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <string>
 
-#include "fs/file_system.h"
+#include "base/bytes.h"
+#include "base/result.h"
+#include "store/tree.h"
 
 namespace hgvfs::fs {
 
-// An open overlay file.
-class OverlayFile {
- public:
-  OverlayFile(int fd, std::atomic<int>& count) : fd_(fd), count_(count) { ++count_; }
-  ~OverlayFile() {
-    ::close(fd_);
-    --count_;
-  }
-  OverlayFile(const OverlayFile&) = delete;
-  OverlayFile& operator=(const OverlayFile&) = delete;
-  int fd() const { return fd_; }
+// An error with the errno the kernel should see.
+inline Error errnoError(int err, std::string what) {
+  Error e = invalidArgument(std::move(what));
+  e.err = err;
+  return e;
+}
 
- private:
-  int fd_;
-  std::atomic<int>& count_;
-};
+// The failure of the system call that just set errno.
+inline Error sysError(const char* what) {
+  int err = errno;
+  return ioError(err, std::string(what) + ": " + std::strerror(err));
+}
 
-// The entries of a materialized directory, in memory.
-struct FileSystem::DirState {
-  OverlayDirHeader header;
-  struct Entry {
-    OverlayEntry rec;
-    uint64_t cookie;
-  };
-  std::map<Bytes, Entry, std::less<>> entries;
-  std::map<uint64_t, Bytes> byCookie;
-  uint64_t nextCookie = 4;  // 3: .hg in the root
+inline uint32_t modeOf(store::EntryKind kind) {
+  switch (kind) {
+    case store::EntryKind::kDirectory:
+      return S_IFDIR | 0755;
+    case store::EntryKind::kExecutable:
+      return S_IFREG | 0755;
+    case store::EntryKind::kSymlink:
+      return S_IFLNK | 0777;
+    case store::EntryKind::kRegular:
+      break;
+  }
+  return S_IFREG | 0644;
+}
 
-  Entry* find(ByteView name) {
-    auto it = entries.find(name);
-    return it == entries.end() ? nullptr : &it->second;
+inline Status checkName(ByteView name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != ByteView::npos ||
+      name.find('\0') != ByteView::npos) {
+    return errnoError(EINVAL, "invalid name");
   }
-  void insert(ByteView name, const OverlayEntry& rec) {
-    uint64_t cookie = nextCookie++;
-    entries[Bytes(name)] = Entry{rec, cookie};
-    byCookie[cookie] = Bytes(name);
-  }
-  void insertWithCookie(ByteView name, const OverlayEntry& rec, uint64_t cookie) {
-    entries[Bytes(name)] = Entry{rec, cookie};
-    byCookie[cookie] = Bytes(name);
-  }
-  void erase(ByteView name) {
-    auto it = entries.find(name);
-    if (it == entries.end()) return;
-    byCookie.erase(it->second.cookie);
-    entries.erase(it);
-  }
-};
-
-struct FileSystem::Materialized {
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::shared_ptr<OverlayFile> file;  // files: the open overlay file, once opened
-  std::unique_ptr<DirState> dir;      // directories: the entries, once loaded
-};
+  if (name.size() > NAME_MAX) return errnoError(ENAMETOOLONG, "name too long");
+  return okStatus();
+}
 
 }  // namespace hgvfs::fs

@@ -20,18 +20,18 @@ struct FuseOps {
   static FileSystem& fs(fuse_req_t req) { return server(req).fs_; }
   static const MountOptions& opts(fuse_req_t req) { return server(req).options_; }
 
-  static int errnoFor(fuse_req_t req, const hg::Error& e, const char* op) {
+  static int errnoFor(fuse_req_t req, const Error& e, const char* op) {
     switch (e.kind) {
-      case hg::ErrorKind::kNotFound:
+      case ErrorKind::kNotFound:
         return ENOENT;
-      case hg::ErrorKind::kIo:
+      case ErrorKind::kIo:
         if (server(req).firstReport(e.message())) log().warn("{}: {}", op, e.message());
         return e.err > 0 ? e.err : EIO;
-      case hg::ErrorKind::kInvalidArgument:
+      case ErrorKind::kInvalidArgument:
         return e.err > 0 ? e.err : EINVAL;  // e.g. ENOTDIR, EISDIR from FileSystem
-      case hg::ErrorKind::kCorrupt:
-      case hg::ErrorKind::kUnsupported:
-      case hg::ErrorKind::kCensored:
+      case ErrorKind::kCorrupt:
+      case ErrorKind::kUnsupported:
+      case ErrorKind::kCensored:
         break;
     }
     // One line per problem: the kernel retries reads and stats, and every
@@ -40,7 +40,7 @@ struct FuseOps {
     return EIO;
   }
 
-  static void replyError(fuse_req_t req, const hg::Error& e, const char* op) {
+  static void replyError(fuse_req_t req, const Error& e, const char* op) {
     fuse_reply_err(req, errnoFor(req, e, op));
   }
 
@@ -111,7 +111,7 @@ struct FuseOps {
       if (st.ok()) {
         fuse_entry_param e = entryFor(req, *st);
         fuse_reply_entry(req, &e);
-      } else if (st.error().kind == hg::ErrorKind::kNotFound) {
+      } else if (st.error().kind == ErrorKind::kNotFound) {
         fuse_entry_param e{};  // ino 0: a negative entry the kernel may cache
         e.entry_timeout = opts(req).negativeTimeout;
         fuse_reply_entry(req, &e);
@@ -166,13 +166,13 @@ struct FuseOps {
     return Caller{ctx->uid, ctx->gid};
   }
 
-  static void replyEntry(fuse_req_t req, const hg::Result<struct stat>& st, const char* op) {
+  static void replyEntry(fuse_req_t req, const Result<struct stat>& st, const char* op) {
     if (!st.ok()) return replyError(req, st.error(), op);
     fuse_entry_param e = entryFor(req, *st);
     fuse_reply_entry(req, &e);
   }
 
-  static void replyStatus(fuse_req_t req, const hg::Status& status, const char* op) {
+  static void replyStatus(fuse_req_t req, const Status& status, const char* op) {
     if (!status.ok()) return replyError(req, status.error(), op);
     fuse_reply_err(req, 0);
   }
@@ -243,7 +243,7 @@ struct FuseOps {
             auto st = filesystem.lookup(InodeNumber(ino), entry.name);
             if (st.ok()) {
               e = entryFor(req, *st);
-            } else if (st.error().kind == hg::ErrorKind::kNotFound) {
+            } else if (st.error().kind == ErrorKind::kNotFound) {
               after = entry.cookie;  // removed meanwhile
               continue;
             } else {
@@ -339,8 +339,8 @@ struct FuseOps {
       ssize_t n = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
       replied = true;
       if (n < 0) {
-        hg::Error e = hg::ioError(static_cast<int>(-n), std::string("cannot write overlay file: ") +
-                                                            strerror(static_cast<int>(-n)));
+        Error e = ioError(static_cast<int>(-n), std::string("cannot write overlay file: ") +
+                                                    strerror(static_cast<int>(-n)));
         return replyError(req, e, "write");
       }
       fuse_reply_write(req, static_cast<size_t>(n));
@@ -384,7 +384,7 @@ struct FuseOps {
       } else if (toSet & FUSE_SET_ATTR_MTIME) {
         change.mtime = attr->st_mtim;
       }
-      hg::Result<struct stat> st = hg::Result<struct stat>(hg::invalidArgument("unset"));
+      Result<struct stat> st = Result<struct stat>(invalidArgument("unset"));
       if (!change.mode && !change.uid && !change.gid && !change.size && !change.atime &&
           !change.mtime) {
         st = fs(req).getattr(InodeNumber(ino));  // e.g. only ctime: nothing to keep
@@ -546,8 +546,7 @@ struct FuseOps {
   }
 };
 
-hg::Result<std::unique_ptr<FuseServer>> FuseServer::mount(FileSystem& fs,
-                                                          const MountOptions& options) {
+Result<std::unique_ptr<FuseServer>> FuseServer::mount(FileSystem& fs, const MountOptions& options) {
   std::unique_ptr<FuseServer> server(new FuseServer(fs, options));
   std::vector<std::string> argv = {"hgvfs"};
   if (options.debugFuse) argv.push_back("-d");
@@ -561,12 +560,12 @@ hg::Result<std::unique_ptr<FuseServer>> FuseServer::mount(FileSystem& fs,
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(cargv.size()), cargv.data());
   static const fuse_lowlevel_ops ops = FuseOps::table();
   server->session_ = fuse_session_new(&args, &ops, sizeof ops, server.get());
-  if (!server->session_) return hg::ioError(EINVAL, "cannot create the FUSE session");
+  if (!server->session_) return ioError(EINVAL, "cannot create the FUSE session");
   if (fuse_session_mount(server->session_, options.mountPoint.c_str()) != 0) {
     fuse_session_destroy(server->session_);
     server->session_ = nullptr;
-    return hg::ioError(EIO, "cannot mount (is /dev/fuse available and fusermount3 installed?)",
-                       options.mountPoint);
+    return ioError(EIO, "cannot mount (is /dev/fuse available and fusermount3 installed?)",
+                   options.mountPoint);
   }
   server->mounted_ = true;
   return server;
@@ -585,7 +584,7 @@ int FuseServer::run() {
 }
 
 bool FuseServer::firstReport(const std::string& message) {
-  std::lock_guard lock(reportedMutex_);
+  MutexLock lock(reportedMutex_);
   if (reported_.size() >= 4096) reported_.clear();  // bounded; old causes may log again
   return reported_.insert(message).second;
 }

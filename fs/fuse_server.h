@@ -13,10 +13,10 @@
 // signal handler installed by run()).
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_set>
 
+#include "base/thread_annotations.h"
 #include "fs/file_system.h"
 
 struct fuse_session;
@@ -50,7 +50,7 @@ struct MountOptions {
 class FuseServer {
  public:
   // Creates the session and mounts it (requests queue until run()).
-  static hg::Result<std::unique_ptr<FuseServer>> mount(FileSystem& fs, const MountOptions& options);
+  static Result<std::unique_ptr<FuseServer>> mount(FileSystem& fs, const MountOptions& options);
   ~FuseServer();  // unmounts if still mounted
 
   // Serves until unmounted or told to exit; returns 0 on a clean end.
@@ -68,10 +68,11 @@ class FuseServer {
   // Set in init when the kernel supports opens without a request.
   bool noOpen_ = false;
   bool noOpendir_ = false;
-  // Causes already logged, so each is logged once. Lock order: a leaf.
-  bool firstReport(const std::string& message);
-  std::mutex reportedMutex_;
-  std::unordered_set<std::string> reported_;
+  // Causes already logged, so each is logged once. Lock order: a leaf
+  // (taken with no lock of the FileSystem held: after its call returned).
+  bool firstReport(const std::string& message) EXCLUDES(reportedMutex_);
+  Mutex reportedMutex_;
+  std::unordered_set<std::string> reported_ GUARDED_BY(reportedMutex_);
 
   friend struct FuseOps;
 };

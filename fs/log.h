@@ -1,13 +1,8 @@
 #pragma once
-// The fs layer's logger (see store/log.h for how layer loggers are made).
+// The fs layer's logger (store/log.h says how layer loggers are made).
 
 #include "store/log.h"
 
 namespace hgvfs::fs {
-
-inline spdlog::logger& log() {
-  static auto logger = store::makeLayerLogger("fs");
-  return *logger;
-}
-
+HGVFS_LAYER_LOGGER("fs")
 }  // namespace hgvfs::fs

@@ -7,7 +7,11 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <optional>
+#include <string>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "fs/log.h"
 
@@ -16,22 +20,97 @@ namespace {
 
 enum Db : size_t { kDirs = 0, kMeta = 1 };
 
+constexpr ByteView kFormatKey = "format";
+constexpr ByteView kReservedKey = "reserved";
+constexpr size_t kInodeKeySize = 8;  // a "dirs" key starts with the directory's inode
+constexpr uint8_t kMaterializedFlag = 1;
+
+void putU8(Bytes& out, uint8_t v) { out.push_back(static_cast<char>(v)); }
+
+void putBe32(Bytes& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
+  }
+}
+
+void putBe64(Bytes& out, uint64_t v) {
+  putBe32(out, static_cast<uint32_t>(v >> 32));
+  putBe32(out, static_cast<uint32_t>(v));
+}
+
+void putTime(Bytes& out, const timespec& t) {
+  putBe64(out, static_cast<uint64_t>(int64_t{t.tv_sec}));
+  putBe64(out, static_cast<uint64_t>(int64_t{t.tv_nsec}));
+}
+
+// The caller checked that 16 bytes fit at `offset`.
+timespec timeAt(ByteView data, size_t offset) {
+  timespec t{};
+  t.tv_sec = static_cast<time_t>(static_cast<int64_t>(be64At(data, offset)));
+  t.tv_nsec = static_cast<long>(static_cast<int64_t>(be64At(data, offset + 8)));
+  return t;
+}
+
 Bytes dirKey(uint64_t ino) {
-  Bytes key(8, '\0');
-  for (int i = 0; i < 8; ++i) key[i] = static_cast<char>((ino >> (56 - 8 * i)) & 0xff);
+  Bytes key;
+  putBe64(key, ino);
   return key;
 }
 
-uint64_t keyInode(ByteView key) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(key[i]);
-  return v;
+uint64_t keyInode(ByteView key) { return be64At(key, 0); }
+
+// The version byte that starts every format 2 value.
+Status checkVersion(ByteView data, const std::string& what) {
+  if (data.empty()) return corrupt("empty " + what);
+  unsigned version = u8At(data, 0);
+  if (version > kOverlayFormat) {
+    return unsupported(what + " of version " + std::to_string(version) +
+                       ", written by a newer hgvfs (this one reads version " +
+                       std::to_string(kOverlayFormat) + ")");
+  }
+  if (version != kOverlayFormat) {
+    return corrupt(what + " of unknown version " + std::to_string(version));
+  }
+  return okStatus();
 }
 
-template <typename T>
-void putRaw(Bytes& out, T v) {
-  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+Error badSize(const std::string& what, size_t size, size_t expected) {
+  return corrupt(what + " of " + std::to_string(size) + " bytes (expected " +
+                 std::to_string(expected) + ")");
 }
+
+Bytes encodeReserved(uint64_t upTo) {
+  Bytes out;
+  putU8(out, kOverlayFormat);
+  putBe64(out, upTo);
+  return out;
+}
+
+Result<uint64_t> decodeReserved(ByteView data) {
+  HG_RETURN_IF_ERROR(checkVersion(data, "overlay inode mark"));
+  if (data.size() != kOverlayReservedSize) {
+    return badSize("overlay inode mark", data.size(), kOverlayReservedSize);
+  }
+  return be64At(data, 1);
+}
+
+// Names the record an error is about: the environment, the directory and
+// (for an entry) the entry's name.
+Error located(Error e, const std::string& env, uint64_t dir, std::optional<ByteView> name) {
+  e.where = env + " (directory inode " + std::to_string(dir);
+  if (name) e.where += ", entry '" + printable(*name) + "'";
+  e.where += ")";
+  return e;
+}
+
+Error sysError(const std::string& what, const std::string& where) {
+  int err = errno;
+  return ioError(err, what + ": " + std::strerror(err), where);
+}
+
+// Format 1 (see overlay.h), read exactly as hgvfs up to 401fa2a read it,
+// in host byte order. Only the upgrade uses it.
+namespace format1 {
 
 template <typename T>
 bool getRaw(ByteView& in, T& v) {
@@ -39,11 +118,6 @@ bool getRaw(ByteView& in, T& v) {
   std::memcpy(&v, in.data(), sizeof v);
   in.remove_prefix(sizeof v);
   return true;
-}
-
-void putTime(Bytes& out, const timespec& t) {
-  putRaw<int64_t>(out, t.tv_sec);
-  putRaw<int64_t>(out, t.tv_nsec);
 }
 
 bool getTime(ByteView& in, timespec& t) {
@@ -54,60 +128,231 @@ bool getTime(ByteView& in, timespec& t) {
   return true;
 }
 
-hg::Error sysError(const std::string& what, const std::string& where) {
-  int err = errno;
-  return hg::ioError(err, what + ": " + std::strerror(err), where);
-}
-
-}  // namespace
-
-Bytes OverlayEntry::encode() const {
-  Bytes out;
-  putRaw(out, ino);
-  putRaw(out, mode);
-  putRaw(out, uid);
-  putRaw(out, gid);
-  putRaw<uint8_t>(out, materialized ? 1 : 0);
-  if (!materialized) {
-    out += id.view();
-    out += source;
-  }
-  return out;
-}
-
-hg::Result<OverlayEntry> OverlayEntry::decode(ByteView data) {
+Result<OverlayEntry> decodeEntry(ByteView data) {
   OverlayEntry e;
   uint8_t flags = 0;
   if (!getRaw(data, e.ino) || !getRaw(data, e.mode) || !getRaw(data, e.uid) ||
       !getRaw(data, e.gid) || !getRaw(data, flags)) {
-    return hg::corrupt("truncated overlay entry");
+    return corrupt("truncated format 1 overlay entry");
   }
   e.materialized = flags & 1;
   if (!e.materialized) {
-    if (data.size() < hg::Node::kSize) return hg::corrupt("truncated overlay entry");
+    if (data.size() < hg::Node::kSize) return corrupt("truncated format 1 overlay entry");
     e.id = hg::Node::fromRaw(data.data());
     e.source = Bytes(data.substr(hg::Node::kSize));
   }
   return e;
 }
 
+Result<OverlayDirHeader> decodeHeader(ByteView data) {
+  OverlayDirHeader h;
+  if (!getRaw(data, h.mode) || !getRaw(data, h.uid) || !getRaw(data, h.gid) ||
+      !getTime(data, h.atime) || !getTime(data, h.mtime) || !getTime(data, h.ctime)) {
+    return corrupt("truncated format 1 overlay directory header");
+  }
+  return h;
+}
+
+Result<uint64_t> decodeReserved(ByteView data) {
+  uint64_t mark = 0;
+  if (data.size() != sizeof mark) return badSize("format 1 overlay inode mark", data.size(), 8);
+  std::memcpy(&mark, data.data(), sizeof mark);
+  return mark;
+}
+
+}  // namespace format1
+
+// Every record of `dbi` as `txn` sees it, copied (the caller writes next).
+Result<std::vector<std::pair<Bytes, Bytes>>> readAll(MDB_txn* txn, MDB_dbi dbi,
+                                                     const std::string& where) {
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn, dbi, &cursor);
+  if (rc != 0) return ioError(EIO, mdb_strerror(rc), where);
+  std::vector<std::pair<Bytes, Bytes>> records;
+  MDB_val k, v;
+  for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+    records.emplace_back(Bytes(static_cast<const char*>(k.mv_data), k.mv_size),
+                         Bytes(static_cast<const char*>(v.mv_data), v.mv_size));
+  }
+  mdb_cursor_close(cursor);
+  if (rc != MDB_NOTFOUND) return ioError(EIO, mdb_strerror(rc), where);
+  return records;
+}
+
+struct UpgradeCounts {
+  size_t directories = 0;
+  size_t entries = 0;
+  bool reserved = false;
+  bool any() const { return directories || entries || reserved; }
+};
+
+// Rewrites every record of a format 1 overlay in format 2, inside `txn`.
+// A record format 1 cannot have held fails the whole upgrade.
+Status upgradeFromFormat1(MDB_txn* txn, store::LmdbEnv& env, UpgradeCounts& counts) {
+  MDB_dbi dirs = env.dbi(kDirs), meta = env.dbi(kMeta);
+  HG_ASSIGN_OR_RETURN(auto records, readAll(txn, dirs, env.path()));
+  for (auto& [key, value] : records) {
+    if (key.size() < kInodeKeySize) {
+      return corrupt(
+          "format 1 overlay record with a key of " + std::to_string(key.size()) + " bytes",
+          env.path());
+    }
+    uint64_t dir = keyInode(key);
+    if (key.size() == kInodeKeySize) {
+      auto header = format1::decodeHeader(value);
+      if (!header.ok()) return located(std::move(header).takeError(), env.path(), dir, {});
+      value = header->encode();
+      ++counts.directories;
+    } else {
+      auto entry = format1::decodeEntry(value);
+      if (!entry.ok()) {
+        return located(std::move(entry).takeError(), env.path(), dir,
+                       ByteView(key).substr(kInodeKeySize));
+      }
+      value = entry->encode();
+      ++counts.entries;
+    }
+    HG_RETURN_IF_ERROR(store::LmdbEnv::put(txn, dirs, key, value));
+  }
+  HG_ASSIGN_OR_RETURN(auto metaRecords, readAll(txn, meta, env.path()));
+  for (const auto& [key, value] : metaRecords) {
+    if (key != kReservedKey) {
+      return corrupt("format 1 overlay with an unknown key '" + printable(key) + "'", env.path());
+    }
+    auto mark = format1::decodeReserved(value);
+    if (!mark.ok()) {
+      Error e = std::move(mark).takeError();
+      e.where = env.path();
+      return e;
+    }
+    HG_RETURN_IF_ERROR(store::LmdbEnv::put(txn, meta, kReservedKey, encodeReserved(*mark)));
+    counts.reserved = true;
+  }
+  return okStatus();
+}
+
+Status checkFormatMarker(ByteView marker, const std::string& directory) {
+  if (!marker.empty() && u8At(marker, 0) > kOverlayFormat) {
+    return unsupported("the overlay is in format " + std::to_string(u8At(marker, 0)) +
+                           ", written by a newer hgvfs (this one reads format " +
+                           std::to_string(kOverlayFormat) +
+                           "); mount it with that hgvfs or a newer one",
+                       directory);
+  }
+  if (marker.size() != 1 || u8At(marker, 0) != kOverlayFormat) {
+    return corrupt("the overlay's format marker is not valid ('" + printable(marker) + "')",
+                   directory);
+  }
+  return okStatus();
+}
+
+// Makes sure the overlay in `env` is in this format: checks its marker, or
+// (when it has none) writes it, after upgrading the records of a format 1
+// overlay. All of that is one transaction: an overlay is never half
+// upgraded, and a refused one is left as it was.
+Status settleFormat(store::LmdbEnv& env, const std::string& directory) {
+  HG_ASSIGN_OR_RETURN(auto marker, env.get(env.dbi(kMeta), kFormatKey));
+  if (marker) return checkFormatMarker(*marker, directory);
+  UpgradeCounts counts;
+  HG_RETURN_IF_ERROR(env.write([&](MDB_txn* txn) -> Status {
+    counts = {};
+    // Another process may have settled it in the meantime.
+    MDB_val k{kFormatKey.size(), const_cast<char*>(kFormatKey.data())}, v;
+    int rc = mdb_get(txn, env.dbi(kMeta), &k, &v);
+    if (rc == 0) {
+      return checkFormatMarker(ByteView(static_cast<const char*>(v.mv_data), v.mv_size), directory);
+    }
+    if (rc != MDB_NOTFOUND) return ioError(EIO, mdb_strerror(rc), env.path());
+    HG_RETURN_IF_ERROR(upgradeFromFormat1(txn, env, counts));
+    return store::LmdbEnv::put(txn, env.dbi(kMeta), kFormatKey,
+                               Bytes(1, static_cast<char>(kOverlayFormat)));
+  }));
+  if (counts.any()) {
+    log().info("overlay {}: upgraded from format 1 to format {} ({} directories, {} entries{})",
+               directory, kOverlayFormat, counts.directories, counts.entries,
+               counts.reserved ? ", the inode mark" : "");
+  }
+  return okStatus();
+}
+
+}  // namespace
+
+Bytes OverlayEntry::encode() const {
+  Bytes out;
+  out.reserve(kOverlayEntryFixedSize + (materialized ? 0 : hg::Node::kSize + 4 + source.size()));
+  putU8(out, kOverlayFormat);
+  putU8(out, materialized ? kMaterializedFlag : 0);
+  putBe64(out, ino);
+  putBe32(out, mode);
+  putBe32(out, uid);
+  putBe32(out, gid);
+  if (!materialized) {
+    out += id.view();
+    putBe32(out, static_cast<uint32_t>(source.size()));
+    out += source;
+  }
+  return out;
+}
+
+Result<OverlayEntry> OverlayEntry::decode(ByteView data) {
+  HG_RETURN_IF_ERROR(checkVersion(data, "overlay entry"));
+  if (data.size() < kOverlayEntryFixedSize) {
+    return badSize("truncated overlay entry", data.size(), kOverlayEntryFixedSize);
+  }
+  OverlayEntry e;
+  uint8_t flags = u8At(data, 1);
+  if (flags & ~kMaterializedFlag) {
+    return corrupt("overlay entry with unknown flags " + std::to_string(flags));
+  }
+  e.materialized = flags & kMaterializedFlag;
+  e.ino = be64At(data, 2);
+  e.mode = be32At(data, 10);
+  e.uid = be32At(data, 14);
+  e.gid = be32At(data, 18);
+  size_t end = kOverlayEntryFixedSize;
+  if (!e.materialized) {
+    if (!fits(data, end, hg::Node::kSize + 4)) {
+      return badSize("truncated overlay entry", data.size(), end + hg::Node::kSize + 4);
+    }
+    e.id = hg::Node::fromRaw(data.data() + end);
+    uint32_t sourceSize = be32At(data, end + hg::Node::kSize);
+    end += hg::Node::kSize + 4;
+    if (!fits(data, end, sourceSize)) {
+      return badSize("truncated overlay entry", data.size(), end + sourceSize);
+    }
+    e.source = Bytes(data.substr(end, sourceSize));
+    end += sourceSize;
+  }
+  if (data.size() != end) return badSize("overlay entry", data.size(), end);
+  return e;
+}
+
 Bytes OverlayDirHeader::encode() const {
   Bytes out;
-  putRaw(out, mode);
-  putRaw(out, uid);
-  putRaw(out, gid);
+  out.reserve(kOverlayDirHeaderSize);
+  putU8(out, kOverlayFormat);
+  putBe32(out, mode);
+  putBe32(out, uid);
+  putBe32(out, gid);
   putTime(out, atime);
   putTime(out, mtime);
   putTime(out, ctime);
   return out;
 }
 
-hg::Result<OverlayDirHeader> OverlayDirHeader::decode(ByteView data) {
-  OverlayDirHeader h;
-  if (!getRaw(data, h.mode) || !getRaw(data, h.uid) || !getRaw(data, h.gid) ||
-      !getTime(data, h.atime) || !getTime(data, h.mtime) || !getTime(data, h.ctime)) {
-    return hg::corrupt("truncated overlay directory header");
+Result<OverlayDirHeader> OverlayDirHeader::decode(ByteView data) {
+  HG_RETURN_IF_ERROR(checkVersion(data, "overlay directory header"));
+  if (data.size() != kOverlayDirHeaderSize) {
+    return badSize("overlay directory header", data.size(), kOverlayDirHeaderSize);
   }
+  OverlayDirHeader h;
+  h.mode = be32At(data, 1);
+  h.uid = be32At(data, 5);
+  h.gid = be32At(data, 9);
+  h.atime = timeAt(data, 13);
+  h.mtime = timeAt(data, 29);
+  h.ctime = timeAt(data, 45);
   return h;
 }
 
@@ -127,7 +372,7 @@ void OverlayBatch::removeDirectory(uint64_t dir) {
   ops_.push_back({Op::kDeleteDirectory, dirKey(dir), {}});
 }
 
-hg::Result<std::unique_ptr<Overlay>> Overlay::open(const std::string& directory) {
+Result<std::unique_ptr<Overlay>> Overlay::open(const std::string& directory) {
   std::unique_ptr<Overlay> overlay(new Overlay());
   overlay->directory_ = directory;
   store::LmdbEnv::Options options;
@@ -138,25 +383,35 @@ hg::Result<std::unique_ptr<Overlay>> Overlay::open(const std::string& directory)
   options.noSync = true;
   HG_ASSIGN_OR_RETURN(overlay->env_,
                       store::LmdbEnv::open(directory + "/meta", {"dirs", "meta"}, options));
+  // Before anything else is written: a refused overlay stays as it was.
+  HG_RETURN_IF_ERROR(settleFormat(*overlay->env_, directory));
   std::string files = directory + "/files";
   if (mkdir(files.c_str(), 0700) != 0 && errno != EEXIST) {
     return sysError("cannot create the overlay", files);
   }
   overlay->takeReserve();
-  HG_ASSIGN_OR_RETURN(auto mark, overlay->env_->get(overlay->env_->dbi(kMeta), "reserved"));
-  if (mark && mark->size() == 8) std::memcpy(&overlay->reserved_, mark->data(), 8);
+  HG_ASSIGN_OR_RETURN(auto mark, overlay->env_->get(overlay->env_->dbi(kMeta), kReservedKey));
+  if (mark) {
+    auto reserved = decodeReserved(*mark);
+    if (!reserved.ok()) {
+      Error e = std::move(reserved).takeError();
+      e.where = overlay->env_->path();
+      return e;
+    }
+    overlay->reserved_ = *reserved;
+  }
   return overlay;
 }
 
-hg::Result<std::optional<OverlayDir>> Overlay::loadDirectory(uint64_t ino) {
+Result<std::optional<OverlayDir>> Overlay::loadDirectory(uint64_t ino) {
   std::optional<OverlayDir> dir;
-  hg::Status bad = hg::okStatus();
+  std::optional<Error> bad;
   Bytes prefix = dirKey(ino);
   HG_RETURN_IF_ERROR(env_->scan(env_->dbi(kDirs), prefix, [&](ByteView key, ByteView value) {
-    if (key.size() == 8) {
+    if (key.size() == kInodeKeySize) {
       auto header = OverlayDirHeader::decode(value);
       if (!header.ok()) {
-        bad = std::move(header).takeError();
+        bad = located(std::move(header).takeError(), env_->path(), ino, {});
         return false;
       }
       dir.emplace();
@@ -166,17 +421,13 @@ hg::Result<std::optional<OverlayDir>> Overlay::loadDirectory(uint64_t ino) {
     if (!dir) return false;  // entries without a header: not a directory
     auto entry = OverlayEntry::decode(value);
     if (!entry.ok()) {
-      bad = std::move(entry).takeError();
+      bad = located(std::move(entry).takeError(), env_->path(), ino, key.substr(kInodeKeySize));
       return false;
     }
-    dir->entries.emplace(Bytes(key.substr(8)), std::move(entry).value());
+    dir->entries.emplace(Bytes(key.substr(kInodeKeySize)), std::move(entry).value());
     return true;
   }));
-  if (!bad.ok()) {
-    hg::Error e = std::move(bad).takeError();
-    e.where = env_->path() + " (directory inode " + std::to_string(ino) + ")";
-    return e;
-  }
+  if (bad) return std::move(*bad);
   return dir;
 }
 
@@ -205,8 +456,8 @@ void Overlay::releaseReserve() {
   reserveHeld_ = false;
 }
 
-hg::Status Overlay::commit(const OverlayBatch& batch) {
-  hg::Status status = commitOnce(batch);
+Status Overlay::commit(const OverlayBatch& batch) {
+  Status status = commitOnce(batch);
   if (!status.ok() && status.error().err == ENOSPC && reserveHeld_) {
     log().warn("overlay: the disk is full; using the reserved space to record changes");
     releaseReserve();
@@ -216,10 +467,10 @@ hg::Status Overlay::commit(const OverlayBatch& batch) {
   return status;
 }
 
-hg::Status Overlay::commitOnce(const OverlayBatch& batch) {
+Status Overlay::commitOnce(const OverlayBatch& batch) {
   if (!batch.ops_.empty()) {
     MDB_dbi dirs = env_->dbi(kDirs);
-    HG_RETURN_IF_ERROR(env_->write([&](MDB_txn* txn) -> hg::Status {
+    HG_RETURN_IF_ERROR(env_->write([&](MDB_txn* txn) -> Status {
       for (const auto& op : batch.ops_) {
         switch (op.kind) {
           case OverlayBatch::Op::kPut:
@@ -231,37 +482,39 @@ hg::Status Overlay::commitOnce(const OverlayBatch& batch) {
           case OverlayBatch::Op::kDeleteDirectory: {
             MDB_cursor* cursor = nullptr;
             int rc = mdb_cursor_open(txn, dirs, &cursor);
-            if (rc != 0) return hg::ioError(EIO, mdb_strerror(rc), env_->path());
+            if (rc != 0) return ioError(EIO, mdb_strerror(rc), env_->path());
             MDB_val k{op.key.size(), const_cast<char*>(op.key.data())}, v;
             rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
-            while (rc == 0 && k.mv_size >= 8 && std::memcmp(k.mv_data, op.key.data(), 8) == 0) {
+            while (rc == 0 && k.mv_size >= kInodeKeySize &&
+                   std::memcmp(k.mv_data, op.key.data(), kInodeKeySize) == 0) {
               rc = mdb_cursor_del(cursor, 0);
               if (rc != 0) break;
               rc = mdb_cursor_get(cursor, &k, &v, MDB_GET_CURRENT);
             }
             mdb_cursor_close(cursor);
-            if (rc == MDB_MAP_FULL) return hg::ioError(MDB_MAP_FULL, "map full");
+            if (rc == MDB_MAP_FULL) return ioError(MDB_MAP_FULL, "map full");
             if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) {
-              return hg::ioError(EIO, mdb_strerror(rc), env_->path());
+              return ioError(EIO, mdb_strerror(rc), env_->path());
             }
             break;
           }
         }
       }
-      return hg::okStatus();
+      return okStatus();
     }));
   }
   for (uint64_t ino : batch.filesToRemove_) removeFile(ino);
-  return hg::okStatus();
+  return okStatus();
 }
 
-hg::Status Overlay::reserveInodes(uint64_t upTo) {
-  if (upTo <= reserved_) return hg::okStatus();
-  Bytes value(reinterpret_cast<const char*>(&upTo), 8);
-  HG_RETURN_IF_ERROR(env_->write(
-      [&](MDB_txn* txn) { return store::LmdbEnv::put(txn, env_->dbi(kMeta), "reserved", value); }));
+Status Overlay::reserveInodes(uint64_t upTo) {
+  if (upTo <= reserved_) return okStatus();
+  Bytes value = encodeReserved(upTo);
+  HG_RETURN_IF_ERROR(env_->write([&](MDB_txn* txn) {
+    return store::LmdbEnv::put(txn, env_->dbi(kMeta), kReservedKey, value);
+  }));
   reserved_ = upTo;
-  return hg::okStatus();
+  return okStatus();
 }
 
 std::string Overlay::filePath(uint64_t ino) const {
@@ -271,7 +524,7 @@ std::string Overlay::filePath(uint64_t ino) const {
   return directory_ + name;
 }
 
-hg::Result<int> Overlay::createFile(uint64_t ino) {
+Result<int> Overlay::createFile(uint64_t ino) {
   std::string path = filePath(ino);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0 && errno == ENOENT) {
@@ -285,7 +538,7 @@ hg::Result<int> Overlay::createFile(uint64_t ino) {
   return fd;
 }
 
-hg::Result<int> Overlay::createFileWith(uint64_t ino, ByteView content) {
+Result<int> Overlay::createFileWith(uint64_t ino, ByteView content) {
   std::string path = filePath(ino);
   std::string tmp = path + ".tmp";
   HG_ASSIGN_OR_RETURN(int probe, createFile(ino));  // makes the directory, claims the name
@@ -298,7 +551,7 @@ hg::Result<int> Overlay::createFileWith(uint64_t ino, ByteView content) {
     ssize_t n = ::write(fd, content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      hg::Error e = sysError("cannot write overlay file", tmp);
+      Error e = sysError("cannot write overlay file", tmp);
       ::close(fd);
       ::unlink(tmp.c_str());
       return e;
@@ -306,7 +559,7 @@ hg::Result<int> Overlay::createFileWith(uint64_t ino, ByteView content) {
     done += static_cast<size_t>(n);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    hg::Error e = sysError("cannot rename overlay file", tmp);
+    Error e = sysError("cannot rename overlay file", tmp);
     ::close(fd);
     ::unlink(tmp.c_str());
     return e;
@@ -314,7 +567,7 @@ hg::Result<int> Overlay::createFileWith(uint64_t ino, ByteView content) {
   return fd;
 }
 
-hg::Result<int> Overlay::openFile(uint64_t ino) {
+Result<int> Overlay::openFile(uint64_t ino) {
   std::string path = filePath(ino);
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return sysError("cannot open overlay file", path);
@@ -323,7 +576,7 @@ hg::Result<int> Overlay::openFile(uint64_t ino) {
 
 void Overlay::removeFile(uint64_t ino) { ::unlink(filePath(ino).c_str()); }
 
-hg::Result<OverlayCheckReport> Overlay::check() {
+Result<OverlayCheckReport> Overlay::check() {
   OverlayCheckReport report;
   std::unordered_set<uint64_t> reachable;
   std::unordered_set<uint64_t> files;
@@ -346,7 +599,7 @@ hg::Result<OverlayCheckReport> Overlay::check() {
           queue.push_back(entry.ino);
         } else {
           log().error("overlay repair: directory '{}' in directory inode {} had no record; removed",
-                      hg::printable(name), dir);
+                      printable(name), dir);
           repairs.removeEntry(dir, name);
           ++report.danglingEntries;
         }
@@ -354,7 +607,7 @@ hg::Result<OverlayCheckReport> Overlay::check() {
       }
       if (::access(filePath(entry.ino).c_str(), F_OK) != 0) {
         log().error("overlay repair: '{}' in directory inode {} had no overlay file; removed",
-                    hg::printable(name), dir);
+                    printable(name), dir);
         repairs.removeEntry(dir, name);
         ++report.danglingEntries;
         continue;
@@ -366,7 +619,9 @@ hg::Result<OverlayCheckReport> Overlay::check() {
   // Directory records no entry reaches.
   std::vector<uint64_t> orphanDirs;
   HG_RETURN_IF_ERROR(env_->scan(env_->dbi(kDirs), {}, [&](ByteView key, ByteView) {
-    if (key.size() == 8 && !reachable.count(keyInode(key))) orphanDirs.push_back(keyInode(key));
+    if (key.size() == kInodeKeySize && !reachable.count(keyInode(key))) {
+      orphanDirs.push_back(keyInode(key));
+    }
     return true;
   }));
   for (uint64_t dir : orphanDirs) {

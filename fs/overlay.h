@@ -4,12 +4,11 @@
 //
 // Two parts, both in the client directory:
 //  - overlay/meta: an LMDB environment holding every materialized
-//    directory. Key `ino` (8 bytes, big-endian) is the directory's header
-//    (mode, owner, times); key `ino ‖ name` is one entry of it. An entry is
-//    either materialized (its content lives in the overlay: a file in
-//    overlay/files, or a directory record of its own) or still the
-//    revision's object (file node or tree id, and the path it has in the
-//    revision, so its blob can be read even after it was moved).
+//    directory (its layout is below). An entry is either materialized (its
+//    content lives in the overlay: a file in overlay/files, or a directory
+//    record of its own) or still the revision's object (file node or tree
+//    id, and the path it has in the revision, so its blob can be read even
+//    after it was moved).
 //  - overlay/files/XX/INO: the content of each materialized file (and the
 //    target of each symlink made in the mount), a plain file whose own
 //    mtime/atime/ctime are the file's times.
@@ -21,6 +20,51 @@
 // records no entry reaches); check() finds and removes both at mount.
 // Every transaction is one rename, create or removal: a directory is never
 // seen half-renamed.
+//
+// On-disk format 2 (kOverlayFormat). Every integer is big-endian, whatever
+// the host; every value starts with a version byte, equal to the format.
+//
+//   database "meta", key "format" (the format marker; written when the
+//   overlay is created, so an overlay with records but no marker is
+//   format 1, see below; every later format must keep this key here):
+//     u8  version              1 byte    kOverlayFormat
+//   database "meta", key "reserved" (the inode mark, kOverlayReservedSize):
+//     u8  version              1 byte
+//     u64 reserved inodes      8 bytes
+//   database "dirs", key `ino` (u64, 8 bytes): a directory header,
+//   kOverlayDirHeaderSize bytes:
+//     u8  version              1 byte
+//     u32 mode                 4 bytes   S_IFMT | permission bits
+//     u32 uid, u32 gid         4 + 4 bytes
+//     i64 atime sec, i64 nsec  8 + 8 bytes (two's complement)
+//     i64 mtime sec, i64 nsec  8 + 8 bytes
+//     i64 ctime sec, i64 nsec  8 + 8 bytes
+//   database "dirs", key `ino ‖ name` (8 bytes, then the name's bytes as
+//   they are, not text): one entry, kOverlayEntryFixedSize bytes, then more
+//   when it is not materialized:
+//     u8  version              1 byte
+//     u8  flags                1 byte    bit 0: materialized; others zero
+//     u64 ino                  8 bytes
+//     u32 mode                 4 bytes
+//     u32 uid, u32 gid         4 + 4 bytes
+//     when not materialized:
+//     node                     20 bytes  file node or tree id
+//     u32 source length        4 bytes
+//     source                   that many bytes: the path in the revision
+//
+// Every length is exact: a shorter or longer value is Corrupt, a version or
+// marker above kOverlayFormat is Unsupported (a newer hgvfs wrote it, and
+// open() refuses the overlay rather than misread it).
+//
+// Format 1 (hgvfs up to commit 401fa2a: `git show 401fa2a:fs/overlay.cpp`)
+// had no format marker and the same databases, keys and fields, but no
+// version bytes and host byte order: a header was mode, uid, gid and each
+// time as two 8-byte integers (60 bytes); an entry was ino, mode, uid, gid,
+// a flag byte (21 bytes), then when not materialized the node and the
+// source as the rest of the value; "reserved" was 8 bytes. open() rewrites
+// such an overlay as format 2 in one transaction and logs it. It reads
+// format 1 in this host's byte order: an overlay never leaves the machine
+// that wrote it.
 //
 // Thread rules: any thread; LMDB serializes writers. The caller (the
 // FileSystem) orders transactions under its own lock.
@@ -34,15 +78,19 @@
 #include <string>
 #include <vector>
 
-#include "hgbridge/bytes.h"
+#include "base/bytes.h"
+#include "base/result.h"
 #include "hgbridge/node.h"
-#include "hgbridge/result.h"
 #include "store/lmdb_env.h"
 
 namespace hgvfs::fs {
 
-using hg::Bytes;
-using hg::ByteView;
+inline constexpr uint8_t kOverlayFormat = 2;
+inline constexpr size_t kOverlayEntryFixedSize = 1 + 1 + 8 + 4 + 4 + 4;
+inline constexpr size_t kOverlayDirHeaderSize = 1 + 4 + 4 + 4 + 3 * (8 + 8);
+inline constexpr size_t kOverlayReservedSize = 1 + 8;
+static_assert(kOverlayEntryFixedSize == 22 && kOverlayDirHeaderSize == 61 &&
+              kOverlayReservedSize == 9);
 
 // One entry of a materialized directory.
 struct OverlayEntry {
@@ -54,8 +102,9 @@ struct OverlayEntry {
   hg::Node id;   // when !materialized: the file node or tree id
   Bytes source;  // when !materialized: its path in the revision
 
+  // The format 2 value (see above); decode() checks every length.
   Bytes encode() const;
-  static hg::Result<OverlayEntry> decode(ByteView data);
+  static Result<OverlayEntry> decode(ByteView data);
 };
 
 // The header of a materialized directory.
@@ -68,8 +117,16 @@ struct OverlayDirHeader {
   struct timespec ctime {};
 
   Bytes encode() const;
-  static hg::Result<OverlayDirHeader> decode(ByteView data);
+  static Result<OverlayDirHeader> decode(ByteView data);
 };
+
+// The in-memory fields must fit the on-disk ones exactly.
+static_assert(sizeof(OverlayEntry::ino) == 8 && sizeof(OverlayEntry::mode) == 4 &&
+              sizeof(OverlayEntry::uid) == 4 && sizeof(OverlayEntry::gid) == 4);
+static_assert(sizeof(OverlayDirHeader::mode) == 4 && sizeof(OverlayDirHeader::uid) == 4 &&
+              sizeof(OverlayDirHeader::gid) == 4);
+static_assert(sizeof(time_t) <= 8 && sizeof(long) <= 8);  // timespec fields
+static_assert(hg::Node::kSize == 20);
 
 struct OverlayDir {
   OverlayDirHeader header;
@@ -111,40 +168,42 @@ struct OverlayCheckReport {
 class Overlay {
  public:
   // Opens (creating) the overlay under `directory` (the client's
-  // overlay/ directory).
-  static hg::Result<std::unique_ptr<Overlay>> open(const std::string& directory);
+  // overlay/ directory). A format 1 overlay is upgraded first (one
+  // transaction, one info log line); a corrupt one is Corrupt, and one of a
+  // newer format is Unsupported and left untouched.
+  static Result<std::unique_ptr<Overlay>> open(const std::string& directory);
 
   // The materialized directory `ino`, or nullopt if it is not one.
-  hg::Result<std::optional<OverlayDir>> loadDirectory(uint64_t ino);
+  Result<std::optional<OverlayDir>> loadDirectory(uint64_t ino);
   bool hasDirectory(uint64_t ino);
 
-  hg::Status commit(const OverlayBatch& batch);
+  Status commit(const OverlayBatch& batch);
   // fsync of the metadata (fsyncdir, fsync).
-  hg::Status sync() { return env_->sync(); }
+  Status sync() { return env_->sync(); }
 
   // Inode numbers: every number below the reserved mark may have been used
   // by an earlier run. reserveInodes() moves the mark (and persists it).
   uint64_t reservedInodes() const { return reserved_; }
-  hg::Status reserveInodes(uint64_t upTo);
+  Status reserveInodes(uint64_t upTo);
 
   // The overlay file of `ino`.
   std::string filePath(uint64_t ino) const;
   // Creates it empty (O_EXCL) and returns an fd open for reading and writing.
-  hg::Result<int> createFile(uint64_t ino);
+  Result<int> createFile(uint64_t ino);
   // Creates it with `content`, complete before it appears under its name.
-  hg::Result<int> createFileWith(uint64_t ino, ByteView content);
-  hg::Result<int> openFile(uint64_t ino);
+  Result<int> createFileWith(uint64_t ino, ByteView content);
+  Result<int> openFile(uint64_t ino);
   void removeFile(uint64_t ino);
 
   // Walks every record reachable from the root (inode 1), removes what a
   // killed daemon left behind (see above) and reports what it did.
-  hg::Result<OverlayCheckReport> check();
+  Result<OverlayCheckReport> check();
 
   const std::string& directory() const { return directory_; }
 
  private:
   Overlay() = default;
-  hg::Status commitOnce(const OverlayBatch& batch);
+  Status commitOnce(const OverlayBatch& batch);
   void takeReserve();
   void releaseReserve();
   std::string directory_;

@@ -3,16 +3,19 @@
 #include <tbb/parallel_for.h>
 #include <tbb/task_group.h>
 
-#include <mutex>
 #include <optional>
+
+#include "base/thread_annotations.h"
 
 namespace hgvfs::hg {
 
 Status readAllFiles(const Repository& repo, const Manifest& manifest, const FileSink& sink,
                     VerifyHash verify) {
   auto entries = manifest.entries();
-  std::mutex errorMutex;
-  std::optional<Error> firstError;
+  struct {
+    Mutex mutex;  // a leaf: only the first failure is kept under it
+    std::optional<Error> error GUARDED_BY(mutex);
+  } first;
   tbb::task_group_context context;
   tbb::parallel_for(
       tbb::blocked_range<size_t>(0, entries.size(), 16),
@@ -25,15 +28,18 @@ Status readAllFiles(const Repository& repo, const Manifest& manifest, const File
             return sink(entry, content);
           }();
           if (!status.ok()) {
-            std::lock_guard lock(errorMutex);
-            if (!firstError) firstError = status.error();
+            {
+              MutexLock lock(first.mutex);
+              if (!first.error) first.error = status.error();
+            }
             context.cancel_group_execution();
             return;
           }
         }
       },
       context);
-  if (firstError) return *firstError;
+  MutexLock lock(first.mutex);
+  if (first.error) return *first.error;
   return okStatus();
 }
 

@@ -41,9 +41,9 @@
 #include <string>
 #include <vector>
 
-#include "hgbridge/bytes.h"
+#include "base/bytes.h"
+#include "base/result.h"
 #include "hgbridge/node.h"
-#include "hgbridge/result.h"
 
 namespace hgvfs::hg {
 

@@ -12,8 +12,8 @@
 
 #include <span>
 
-#include "hgbridge/bytes.h"
-#include "hgbridge/result.h"
+#include "base/bytes.h"
+#include "base/result.h"
 
 namespace hgvfs::hg {
 

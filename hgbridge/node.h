@@ -13,7 +13,7 @@
 #include <optional>
 #include <string>
 
-#include "hgbridge/bytes.h"
+#include "base/bytes.h"
 
 namespace hgvfs::hg {
 

@@ -422,7 +422,7 @@ Result<Bytes> Revlog::rawText(Revision r, VerifyHash verify) const {
   std::shared_ptr<const Bytes> cachedText;
   size_t startAt = 0;
   {
-    std::lock_guard lock(cacheMutex_);
+    MutexLock lock(cacheMutex_);
     if (cachedText_ && !cachedRev_.isNull()) {
       auto pos = std::find(chain.begin(), chain.end(), cachedRev_);
       if (pos != chain.end()) {
@@ -473,7 +473,7 @@ Result<Bytes> Revlog::rawText(Revision r, VerifyHash verify) const {
     }
   }
   if (chain.size() > 1) {
-    std::lock_guard lock(cacheMutex_);
+    MutexLock lock(cacheMutex_);
     cachedRev_ = r;
     cachedText_ = std::make_shared<const Bytes>(text);
   }

@@ -32,9 +32,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "hgbridge/bytes.h"
+#include "base/bytes.h"
+#include "base/result.h"
+#include "base/thread_annotations.h"
 #include "hgbridge/node.h"
-#include "hgbridge/result.h"
 
 namespace hgvfs::hg {
 
@@ -160,9 +161,9 @@ class Revlog {
   std::shared_ptr<const FileBytes> dataFile_;  // same as indexFile_ when inline
 
   // Lock order: cacheMutex_ is a leaf (nothing is locked while holding it).
-  mutable std::mutex cacheMutex_;
-  mutable Revision cachedRev_;
-  mutable std::shared_ptr<const Bytes> cachedText_;
+  mutable Mutex cacheMutex_;
+  mutable Revision cachedRev_ GUARDED_BY(cacheMutex_);
+  mutable std::shared_ptr<const Bytes> cachedText_ GUARDED_BY(cacheMutex_);
 
   mutable std::once_flag nodeMapOnce_;
   mutable std::unordered_map<Node, Revision> nodeMap_;

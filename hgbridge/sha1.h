@@ -4,7 +4,7 @@
 
 #include <initializer_list>
 
-#include "hgbridge/bytes.h"
+#include "base/bytes.h"
 #include "hgbridge/node.h"
 
 namespace hgvfs::hg {

@@ -14,7 +14,7 @@
 //
 // Pure functions; any thread.
 
-#include "hgbridge/bytes.h"
+#include "base/bytes.h"
 
 namespace hgvfs::hg {
 

@@ -3,7 +3,6 @@
 #include <tbb/parallel_for.h>
 
 #include <atomic>
-#include <mutex>
 #include <optional>
 
 namespace hgvfs::hg {

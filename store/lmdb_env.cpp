@@ -4,38 +4,36 @@
 
 #include <cerrno>
 #include <cstring>
-#include <mutex>
 
 namespace hgvfs::store {
 namespace {
 
-MDB_val toVal(hg::ByteView v) { return MDB_val{v.size(), const_cast<char*>(v.data())}; }
+MDB_val toVal(ByteView v) { return MDB_val{v.size(), const_cast<char*>(v.data())}; }
 
-hg::Error errorFor(int rc, const std::string& what, const std::string& where) {
-  if (rc == ENOSPC) return hg::ioError(ENOSPC, what + ": no space left on device", where);
-  if (rc > 0) return hg::ioError(rc, what + ": " + std::strerror(rc), where);
+Error errorFor(int rc, const std::string& what, const std::string& where) {
+  if (rc == ENOSPC) return ioError(ENOSPC, what + ": no space left on device", where);
+  if (rc > 0) return ioError(rc, what + ": " + std::strerror(rc), where);
   if (rc == MDB_CORRUPTED || rc == MDB_PANIC || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
-    return hg::corrupt(what + ": " + mdb_strerror(rc), where);
+    return corrupt(what + ": " + mdb_strerror(rc), where);
   }
-  return hg::ioError(EIO, what + ": " + mdb_strerror(rc), where);
+  return ioError(EIO, what + ": " + mdb_strerror(rc), where);
 }
 
 }  // namespace
 
-hg::Error LmdbEnv::lmdbError(int rc, const std::string& what) const {
+Error LmdbEnv::lmdbError(int rc, const std::string& what) const {
   return errorFor(rc, what, path_);
 }
 
-hg::Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& dir,
-                                                   const std::vector<std::string>& names,
-                                                   const Options& options) {
+Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& dir,
+                                               const std::vector<std::string>& names,
+                                               const Options& options) {
   std::unique_ptr<LmdbEnv> env(new LmdbEnv());
   env->path_ = dir;
   for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
     std::string part = dir.substr(0, slash);
     if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
-      return hg::ioError(errno, std::string("cannot create cache directory: ") + strerror(errno),
-                         part);
+      return ioError(errno, std::string("cannot create cache directory: ") + strerror(errno), part);
     }
     if (slash == std::string::npos) break;
   }
@@ -51,7 +49,7 @@ hg::Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& dir,
   // The map may already be larger than asked (another process grew it).
   mdb_env_set_mapsize(env->env_, 0);
 
-  hg::Status status = env->write([&](MDB_txn* txn) -> hg::Status {
+  Status status = env->write([&](MDB_txn* txn) -> Status {
     env->dbis_.clear();
     for (const auto& name : names) {
       MDB_dbi dbi;
@@ -59,7 +57,7 @@ hg::Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& dir,
       if (r != 0) return errorFor(r, "cannot open database '" + name + "'", dir);
       env->dbis_.push_back(dbi);
     }
-    return hg::okStatus();
+    return okStatus();
   });
   if (!status.ok()) return std::move(status).takeError();
   return env;
@@ -75,21 +73,27 @@ size_t LmdbEnv::mapSize() const {
   return info.me_mapsize;
 }
 
-hg::Result<std::optional<hg::Bytes>> LmdbEnv::get(Dbi dbi, hg::ByteView key) {
+int LmdbEnv::beginTxn(unsigned flags, MDB_txn** txn) {
+  return mdb_txn_begin(env_, nullptr, flags, txn);
+}
+
+void LmdbEnv::adoptMapSize() { mdb_env_set_mapsize(env_, 0); }
+
+Result<std::optional<Bytes>> LmdbEnv::get(Dbi dbi, ByteView key) {
   for (int attempt = 0; attempt < 3; ++attempt) {
-    std::shared_lock lock(resizeMutex_);
+    ReaderLock lock(resizeMutex_);
     MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    int rc = beginTxn(MDB_RDONLY, &txn);
     if (rc == MDB_MAP_RESIZED) {
       lock.unlock();
-      std::unique_lock ex(resizeMutex_);
-      mdb_env_set_mapsize(env_, 0);
+      WriterLock ex(resizeMutex_);
+      adoptMapSize();
       continue;
     }
     if (rc != 0) return lmdbError(rc, "cannot begin a read transaction");
     MDB_val k = toVal(key), v;
     rc = mdb_get(txn, dbi, &k, &v);
-    std::optional<hg::Bytes> out;
+    std::optional<Bytes> out;
     if (rc == 0) out.emplace(static_cast<const char*>(v.mv_data), v.mv_size);
     mdb_txn_abort(txn);
     if (rc != 0 && rc != MDB_NOTFOUND) return lmdbError(rc, "read failed");
@@ -98,16 +102,15 @@ hg::Result<std::optional<hg::Bytes>> LmdbEnv::get(Dbi dbi, hg::ByteView key) {
   return lmdbError(MDB_MAP_RESIZED, "the map keeps being resized");
 }
 
-hg::Status LmdbEnv::scan(Dbi dbi, hg::ByteView prefix,
-                         const std::function<bool(hg::ByteView, hg::ByteView)>& fn) {
+Status LmdbEnv::scan(Dbi dbi, ByteView prefix, const std::function<bool(ByteView, ByteView)>& fn) {
   for (int attempt = 0; attempt < 3; ++attempt) {
-    std::shared_lock lock(resizeMutex_);
+    ReaderLock lock(resizeMutex_);
     MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    int rc = beginTxn(MDB_RDONLY, &txn);
     if (rc == MDB_MAP_RESIZED) {
       lock.unlock();
-      std::unique_lock ex(resizeMutex_);
-      mdb_env_set_mapsize(env_, 0);
+      WriterLock ex(resizeMutex_);
+      adoptMapSize();
       continue;
     }
     if (rc != 0) return lmdbError(rc, "cannot begin a read transaction");
@@ -120,50 +123,50 @@ hg::Status LmdbEnv::scan(Dbi dbi, hg::ByteView prefix,
     MDB_val k = toVal(prefix), v;
     rc = mdb_cursor_get(cursor, &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
     while (rc == 0) {
-      hg::ByteView key(static_cast<const char*>(k.mv_data), k.mv_size);
+      ByteView key(static_cast<const char*>(k.mv_data), k.mv_size);
       if (key.substr(0, prefix.size()) != prefix) break;
-      if (!fn(key, hg::ByteView(static_cast<const char*>(v.mv_data), v.mv_size))) break;
+      if (!fn(key, ByteView(static_cast<const char*>(v.mv_data), v.mv_size))) break;
       rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cursor);
     mdb_txn_abort(txn);
     if (rc != 0 && rc != MDB_NOTFOUND) return lmdbError(rc, "scan failed");
-    return hg::okStatus();
+    return okStatus();
   }
   return lmdbError(MDB_MAP_RESIZED, "the map keeps being resized");
 }
 
-hg::Status LmdbEnv::sync() {
+Status LmdbEnv::sync() {
   int rc = mdb_env_sync(env_, 1);
   if (rc != 0) return lmdbError(rc, "sync failed");
-  return hg::okStatus();
+  return okStatus();
 }
 
-hg::Status LmdbEnv::grow(size_t seenMapSize) {
-  std::unique_lock ex(resizeMutex_);
-  if (mapSize() != seenMapSize) return hg::okStatus();  // another thread grew it
+Status LmdbEnv::grow(size_t seenMapSize) {
+  WriterLock ex(resizeMutex_);
+  if (mapSize() != seenMapSize) return okStatus();  // another thread grew it
   int rc = mdb_env_set_mapsize(env_, seenMapSize * 2);
   if (rc != 0) return lmdbError(rc, "cannot grow the map");
-  return hg::okStatus();
+  return okStatus();
 }
 
-hg::Status LmdbEnv::write(const std::function<hg::Status(MDB_txn*)>& fn) {
+Status LmdbEnv::write(const std::function<Status(MDB_txn*)>& fn) {
   for (int attempt = 0; attempt < 40; ++attempt) {
-    std::shared_lock lock(resizeMutex_);
+    ReaderLock lock(resizeMutex_);
     size_t seen = mapSize();
     MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    int rc = beginTxn(0, &txn);
     if (rc == MDB_MAP_RESIZED) {
       lock.unlock();
-      std::unique_lock ex(resizeMutex_);
-      mdb_env_set_mapsize(env_, 0);
+      WriterLock ex(resizeMutex_);
+      adoptMapSize();
       continue;
     }
     if (rc != 0) return lmdbError(rc, "cannot begin a write transaction");
-    hg::Status status = fn(txn);
+    Status status = fn(txn);
     if (!status.ok()) {
       mdb_txn_abort(txn);
-      if (status.error().kind == hg::ErrorKind::kIo && status.error().err == MDB_MAP_FULL) {
+      if (status.error().kind == ErrorKind::kIo && status.error().err == MDB_MAP_FULL) {
         lock.unlock();
         HG_RETURN_IF_ERROR(grow(seen));
         continue;
@@ -177,25 +180,24 @@ hg::Status LmdbEnv::write(const std::function<hg::Status(MDB_txn*)>& fn) {
       continue;
     }
     if (rc != 0) return lmdbError(rc, "commit failed");
-    return hg::okStatus();
+    return okStatus();
   }
   return lmdbError(MDB_MAP_FULL, "the map could not grow enough");
 }
 
-hg::Status LmdbEnv::put(MDB_txn* txn, Dbi dbi, hg::ByteView key, hg::ByteView value,
-                        bool overwrite) {
+Status LmdbEnv::put(MDB_txn* txn, Dbi dbi, ByteView key, ByteView value, bool overwrite) {
   MDB_val k = toVal(key), v = toVal(value);
   int rc = mdb_put(txn, dbi, &k, &v, overwrite ? 0 : MDB_NOOVERWRITE);
-  if (rc == 0 || rc == MDB_KEYEXIST) return hg::okStatus();
-  if (rc == MDB_MAP_FULL) return hg::ioError(MDB_MAP_FULL, "map full");
+  if (rc == 0 || rc == MDB_KEYEXIST) return okStatus();
+  if (rc == MDB_MAP_FULL) return ioError(MDB_MAP_FULL, "map full");
   return errorFor(rc, "write failed", {});
 }
 
-hg::Status LmdbEnv::del(MDB_txn* txn, Dbi dbi, hg::ByteView key) {
+Status LmdbEnv::del(MDB_txn* txn, Dbi dbi, ByteView key) {
   MDB_val k = toVal(key);
   int rc = mdb_del(txn, dbi, &k, nullptr);
-  if (rc == 0 || rc == MDB_NOTFOUND) return hg::okStatus();
-  if (rc == MDB_MAP_FULL) return hg::ioError(MDB_MAP_FULL, "map full");
+  if (rc == 0 || rc == MDB_NOTFOUND) return okStatus();
+  if (rc == MDB_MAP_FULL) return ioError(MDB_MAP_FULL, "map full");
   return errorFor(rc, "delete failed", {});
 }
 

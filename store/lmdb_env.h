@@ -13,19 +13,20 @@
 // is adopted on MDB_MAP_RESIZED. A full disk is an Io error (ENOSPC).
 //
 // Thread rules: any thread. Lock order: resizeMutex_ (shared for every
-// transaction, exclusive to resize) is taken before LMDB's own locks.
+// transaction, exclusive to resize) is taken before LMDB's own locks; see
+// its declaration.
 
 #include <lmdb.h>
 
 #include <functional>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
-#include "hgbridge/bytes.h"
-#include "hgbridge/result.h"
+#include "base/bytes.h"
+#include "base/result.h"
+#include "base/thread_annotations.h"
 
 namespace hgvfs::store {
 
@@ -40,11 +41,11 @@ class LmdbEnv {
 
   // Opens (creating) the environment in directory `dir` and the named
   // databases `names`, whose handles dbi(i) returns in the same order.
-  static hg::Result<std::unique_ptr<LmdbEnv>> open(const std::string& dir,
-                                                   const std::vector<std::string>& names,
-                                                   const Options& options);
-  static hg::Result<std::unique_ptr<LmdbEnv>> open(const std::string& dir,
-                                                   const std::vector<std::string>& names) {
+  static Result<std::unique_ptr<LmdbEnv>> open(const std::string& dir,
+                                               const std::vector<std::string>& names,
+                                               const Options& options);
+  static Result<std::unique_ptr<LmdbEnv>> open(const std::string& dir,
+                                               const std::vector<std::string>& names) {
     return open(dir, names, Options{});
   }
   ~LmdbEnv();
@@ -55,38 +56,49 @@ class LmdbEnv {
   const std::string& path() const { return path_; }
 
   // The value of `key`, copied out; nullopt when absent.
-  hg::Result<std::optional<hg::Bytes>> get(Dbi dbi, hg::ByteView key);
+  Result<std::optional<Bytes>> get(Dbi dbi, ByteView key) EXCLUDES(resizeMutex_);
 
   // Runs `fn` in a write transaction and commits it. `fn` may be called
-  // again (after the map grew), so it must only write through `txn`.
-  hg::Status write(const std::function<hg::Status(MDB_txn* txn)>& fn);
+  // again (after the map grew) and runs under resizeMutex_ (shared), so it
+  // must only write through `txn` and must not call get(), scan() or write().
+  Status write(const std::function<Status(MDB_txn* txn)>& fn) EXCLUDES(resizeMutex_);
 
   // Helpers for use inside write(): put (overwriting or not) and delete.
-  static hg::Status put(MDB_txn* txn, Dbi dbi, hg::ByteView key, hg::ByteView value,
-                        bool overwrite = true);
-  static hg::Status del(MDB_txn* txn, Dbi dbi, hg::ByteView key);
+  static Status put(MDB_txn* txn, Dbi dbi, ByteView key, ByteView value, bool overwrite = true);
+  static Status del(MDB_txn* txn, Dbi dbi, ByteView key);
 
   // Calls `fn(key, value)` for every key starting with `prefix`, in key
   // order, inside one read transaction; `fn` returns false to stop. The
-  // views are valid only during the call.
-  hg::Status scan(Dbi dbi, hg::ByteView prefix,
-                  const std::function<bool(hg::ByteView key, hg::ByteView value)>& fn);
+  // views are valid only during the call. Like write()'s, `fn` runs under
+  // resizeMutex_ (shared) and must not call get(), scan() or write().
+  Status scan(Dbi dbi, ByteView prefix, const std::function<bool(ByteView key, ByteView value)>& fn)
+      EXCLUDES(resizeMutex_);
 
   // Flushes committed transactions to disk (for environments opened with
   // noSync: an fsync of the whole map).
-  hg::Status sync();
+  Status sync();
 
   size_t mapSize() const;
 
  private:
   LmdbEnv() = default;
-  hg::Error lmdbError(int rc, const std::string& what) const;
-  hg::Status grow(size_t seenMapSize);
+  Error lmdbError(int rc, const std::string& what) const;
+  // Begins a transaction (`flags` as mdb_txn_begin's). The map size must not
+  // change while it is open, hence the shared lock until it ends.
+  int beginTxn(unsigned flags, MDB_txn** txn) REQUIRES_SHARED(resizeMutex_);
+  // Adopts the size of a map another process grew (after MDB_MAP_RESIZED).
+  void adoptMapSize() REQUIRES(resizeMutex_);
+  Status grow(size_t seenMapSize) EXCLUDES(resizeMutex_);
 
   MDB_env* env_ = nullptr;
   std::string path_;
   std::vector<Dbi> dbis_;
-  mutable std::shared_mutex resizeMutex_;
+  // Shared by every transaction of this process, exclusive to change the
+  // map size (LMDB allows that only while no transaction is open). Lock
+  // order: after any lock of the caller, before LMDB's own (its writer
+  // mutex and reader table); among hgvfs's locks a leaf, as the callbacks
+  // of write() and scan(), which run under it, lock nothing of hgvfs.
+  mutable SharedMutex resizeMutex_;
 };
 
 }  // namespace hgvfs::store

@@ -1,5 +1,5 @@
 #pragma once
-// The store layer's logger. It shares the sinks of spdlog's default logger
+// Layer loggers (one per layer, named after it). Each shares the sinks of spdlog's default logger
 // as they are when first used, so the daemon sets those up first.
 
 #include <spdlog/spdlog.h>
@@ -16,9 +16,13 @@ inline std::shared_ptr<spdlog::logger> makeLayerLogger(const std::string& name) 
   return logger;
 }
 
-inline spdlog::logger& log() {
-  static auto logger = makeLayerLogger("store");
-  return *logger;
-}
+// Defines `log()`, the logger of the layer whose namespace it stands in.
+#define HGVFS_LAYER_LOGGER(name)                                \
+  inline spdlog::logger& log() {                                \
+    static auto logger = ::hgvfs::store::makeLayerLogger(name); \
+    return *logger;                                             \
+  }
+
+HGVFS_LAYER_LOGGER("store")
 
 }  // namespace hgvfs::store

@@ -11,9 +11,10 @@
 #include <cstddef>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 #include <utility>
+
+#include "base/thread_annotations.h"
 
 namespace hgvfs::store {
 
@@ -22,8 +23,8 @@ class LruCache {
  public:
   explicit LruCache(size_t budgetBytes) : budget_(budgetBytes) {}
 
-  std::shared_ptr<const V> get(const K& key) {
-    std::lock_guard lock(mutex_);
+  std::shared_ptr<const V> get(const K& key) EXCLUDES(mutex_) {
+    MutexLock lock(mutex_);
     auto it = map_.find(key);
     if (it == map_.end()) {
       ++misses_;
@@ -34,8 +35,8 @@ class LruCache {
     return it->second->value;
   }
 
-  void put(const K& key, std::shared_ptr<const V> value, size_t bytes) {
-    std::lock_guard lock(mutex_);
+  void put(const K& key, std::shared_ptr<const V> value, size_t bytes) EXCLUDES(mutex_) {
+    MutexLock lock(mutex_);
     auto it = map_.find(key);
     if (it != map_.end()) {
       used_ -= it->second->bytes;
@@ -57,8 +58,8 @@ class LruCache {
   struct Stats {
     size_t bytes, entries, hits, misses;
   };
-  Stats stats() const {
-    std::lock_guard lock(mutex_);
+  Stats stats() const EXCLUDES(mutex_) {
+    MutexLock lock(mutex_);
     return {used_, map_.size(), hits_, misses_};
   }
 
@@ -68,13 +69,16 @@ class LruCache {
     std::shared_ptr<const V> value;
     size_t bytes;
   };
-  mutable std::mutex mutex_;
-  size_t budget_;
-  size_t used_ = 0;
-  size_t hits_ = 0;
-  size_t misses_ = 0;
-  std::list<Node> order_;
-  std::unordered_map<K, typename std::list<Node>::iterator> map_;
+  // Lock order: a leaf: nothing else is locked while it is held. An evicted
+  // value may be freed under it, so V's destructor must lock nothing (Tree
+  // and Bytes lock nothing).
+  mutable Mutex mutex_;
+  const size_t budget_;
+  size_t used_ GUARDED_BY(mutex_) = 0;
+  size_t hits_ GUARDED_BY(mutex_) = 0;
+  size_t misses_ GUARDED_BY(mutex_) = 0;
+  std::list<Node> order_ GUARDED_BY(mutex_);  // most recently used first
+  std::unordered_map<K, typename std::list<Node>::iterator> map_ GUARDED_BY(mutex_);
 };
 
 }  // namespace hgvfs::store

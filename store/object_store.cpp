@@ -24,11 +24,11 @@ constexpr size_t kMaxQueuedBytes = size_t{64} << 20;
 
 }  // namespace
 
-hg::Result<std::unique_ptr<ObjectStore>> ObjectStore::open(
-    std::shared_ptr<const hg::Repository> repo, const std::string& cacheDir,
-    const ObjectStoreOptions& options) {
+Result<std::unique_ptr<ObjectStore>> ObjectStore::open(std::shared_ptr<const hg::Repository> repo,
+                                                       const std::string& cacheDir,
+                                                       const ObjectStoreOptions& options) {
   std::unique_ptr<ObjectStore> s(new ObjectStore());
-  s->repo_ = std::move(repo);
+  s->setRepository(std::move(repo));
   HG_ASSIGN_OR_RETURN(
       s->env_,
       LmdbEnv::open(cacheDir, {"trees", "manifest-trees", "blobs", "sizes"}, options.lmdb));
@@ -41,21 +41,21 @@ hg::Result<std::unique_ptr<ObjectStore>> ObjectStore::open(
 
 ObjectStore::~ObjectStore() {
   {
-    std::lock_guard lock(queueMutex_);
+    MutexLock lock(queueMutex_);
     stopping_ = true;
   }
-  queueCv_.notify_all();
+  queueCv_.signalAll();
   if (writer_.joinable()) writer_.join();
 }
 
 bool ObjectStore::queueWrite(size_t db, const hg::Node& key, Bytes value, bool droppable) {
   {
-    std::lock_guard lock(queueMutex_);
+    MutexLock lock(queueMutex_);
     if (droppable && queuedBytes_ + value.size() > kMaxQueuedBytes) return false;
     queuedBytes_ += value.size();
     queue_.push_back({db, key, std::move(value)});
   }
-  queueCv_.notify_one();
+  queueCv_.signal();
   return true;
 }
 
@@ -63,8 +63,8 @@ void ObjectStore::writerLoop() {
   std::vector<PendingWrite> batch;
   while (true) {
     {
-      std::unique_lock lock(queueMutex_);
-      queueCv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(queueMutex_);
+      while (!stopping_ && queue_.empty()) queueCv_.wait();
       if (queue_.empty() && stopping_) return;
       size_t n = std::min(queue_.size(), kMaxBatch);
       batch.assign(std::make_move_iterator(queue_.begin()),
@@ -73,11 +73,11 @@ void ObjectStore::writerLoop() {
       for (const auto& w : batch) queuedBytes_ -= w.value.size();
       inFlight_ = batch.size();
     }
-    hg::Status status = env_->write([&](MDB_txn* txn) -> hg::Status {
+    Status status = env_->write([&](MDB_txn* txn) -> Status {
       for (const auto& w : batch) {
         HG_RETURN_IF_ERROR(LmdbEnv::put(txn, env_->dbi(w.db), w.key.view(), w.value, false));
       }
-      return hg::okStatus();
+      return okStatus();
     });
     if (!status.ok()) {
       failedWrites_ += batch.size();
@@ -86,36 +86,36 @@ void ObjectStore::writerLoop() {
     }
     batch.clear();
     {
-      std::lock_guard lock(queueMutex_);
+      MutexLock lock(queueMutex_);
       inFlight_ = 0;
     }
-    flushedCv_.notify_all();
+    flushedCv_.signalAll();
   }
 }
 
 void ObjectStore::flush() {
-  std::unique_lock lock(queueMutex_);
-  flushedCv_.wait(lock, [&] { return queue_.empty() && inFlight_ == 0; });
+  MutexLock lock(queueMutex_);
+  while (!queue_.empty() || inFlight_ != 0) flushedCv_.wait();
 }
 
-hg::Result<hg::Node> ObjectStore::manifestNodeOf(hg::Revision rev) const {
+Result<hg::Node> ObjectStore::manifestNodeOf(hg::Revision rev) const {
   if (rev.isNull()) return hg::kNullNode;
   HG_ASSIGN_OR_RETURN(hg::Changeset cs, repo()->changeset(rev));
   return cs.manifest;
 }
 
-hg::Result<bool> ObjectStore::isImported(hg::Revision rev) {
+Result<bool> ObjectStore::isImported(hg::Revision rev) {
   HG_ASSIGN_OR_RETURN(hg::Node mf, manifestNodeOf(rev));
   HG_ASSIGN_OR_RETURN(auto found, env_->get(env_->dbi(kManifestTrees), mf.view()));
   return found.has_value();
 }
 
-hg::Result<TreeId> ObjectStore::importCommit(hg::Revision rev, const ImportProgress& progress) {
+Result<TreeId> ObjectStore::importCommit(hg::Revision rev, const ImportProgress& progress) {
   HG_ASSIGN_OR_RETURN(hg::Node mf, manifestNodeOf(rev));
   HG_ASSIGN_OR_RETURN(auto found, env_->get(env_->dbi(kManifestTrees), mf.view()));
   if (found) {
     if (found->size() != hg::Node::kSize) {
-      return hg::corrupt("manifest-trees entry has the wrong size", env_->path());
+      return corrupt("manifest-trees entry has the wrong size", env_->path());
     }
     return TreeId::fromRaw(found->data());
   }
@@ -152,7 +152,7 @@ hg::Result<TreeId> ObjectStore::importCommit(hg::Revision rev, const ImportProgr
   }
   size_t total = built.trees.size();
   size_t done = 0;
-  HG_RETURN_IF_ERROR(env_->write([&](MDB_txn* txn) -> hg::Status {
+  HG_RETURN_IF_ERROR(env_->write([&](MDB_txn* txn) -> Status {
     done = 0;
     for (const auto& [id, data] : built.trees) {
       HG_RETURN_IF_ERROR(LmdbEnv::put(txn, env_->dbi(kTrees), id.view(), data, false));
@@ -168,10 +168,10 @@ hg::Result<TreeId> ObjectStore::importCommit(hg::Revision rev, const ImportProgr
   return built.root;
 }
 
-hg::Result<std::shared_ptr<const Tree>> ObjectStore::tree(const TreeId& id) {
+Result<std::shared_ptr<const Tree>> ObjectStore::tree(const TreeId& id) {
   if (auto cached = trees_->get(id)) return cached;
   HG_ASSIGN_OR_RETURN(auto data, env_->get(env_->dbi(kTrees), id.view()));
-  if (!data) return hg::notFound("tree " + id.hex() + " is not in the object cache", env_->path());
+  if (!data) return notFound("tree " + id.hex() + " is not in the object cache", env_->path());
   ++treeLmdbReads_;
   HG_ASSIGN_OR_RETURN(Tree t, Tree::deserialize(*data, "tree " + id.hex()));
   auto shared = std::make_shared<const Tree>(std::move(t));
@@ -179,10 +179,10 @@ hg::Result<std::shared_ptr<const Tree>> ObjectStore::tree(const TreeId& id) {
   return shared;
 }
 
-hg::Result<std::shared_ptr<const Bytes>> ObjectStore::blob(ByteView path, const hg::Node& node) {
+Result<std::shared_ptr<const Bytes>> ObjectStore::blob(ByteView path, const hg::Node& node) {
   if (auto cached = blobs_->get(node)) return cached;
   {
-    std::lock_guard lock(largeMutex_);
+    MutexLock lock(largeMutex_);
     for (const auto& [n, b] : large_) {
       if (b && n == node) return b;
     }
@@ -202,7 +202,7 @@ hg::Result<std::shared_ptr<const Bytes>> ObjectStore::blob(ByteView path, const 
   }
   size_t cost = content->size() + sizeof(Bytes) + 64;
   if (cost > blobBudget_) {
-    std::lock_guard lock(largeMutex_);
+    MutexLock lock(largeMutex_);
     large_[nextLarge_++ % kLargeSlots] = {node, content};
   } else {
     blobs_->put(node, content, cost);
@@ -210,10 +210,10 @@ hg::Result<std::shared_ptr<const Bytes>> ObjectStore::blob(ByteView path, const 
   return content;
 }
 
-hg::Result<uint64_t> ObjectStore::fileSize(ByteView path, const hg::Node& node) {
+Result<uint64_t> ObjectStore::fileSize(ByteView path, const hg::Node& node) {
   if (auto cached = blobs_->get(node)) return static_cast<uint64_t>(cached->size());
   HG_ASSIGN_OR_RETURN(auto stored, env_->get(env_->dbi(kSizes), node.view()));
-  if (stored && stored->size() == 8) return hg::be64At(*stored, 0);
+  if (stored && stored->size() == 8) return be64At(*stored, 0);
   HG_ASSIGN_OR_RETURN(hg::Filelog fl, repo()->filelog(path));
   HG_ASSIGN_OR_RETURN(uint64_t size, fl.size(node));
   queueWrite(kSizes, node, encodeSize(size));
@@ -229,20 +229,40 @@ ObjectStoreStats ObjectStore::stats() const {
   s.treeCacheBytes = trees_->stats().bytes;
   s.blobCacheBytes = blobs_->stats().bytes;
   {
-    std::lock_guard lock(queueMutex_);
+    MutexLock lock(queueMutex_);
     s.pendingWrites = queue_.size() + inFlight_;
   }
   return s;
 }
 
 std::shared_ptr<const hg::Repository> ObjectStore::repo() const {
-  std::lock_guard lock(repoMutex_);
+  MutexLock lock(repoMutex_);
   return repo_;
 }
 
 void ObjectStore::setRepository(std::shared_ptr<const hg::Repository> repo) {
-  std::lock_guard lock(repoMutex_);
-  repo_ = std::move(repo);
+  {
+    MutexLock lock(repoMutex_);
+    repo_.swap(repo);
+  }
+  // The old snapshot, now in `repo`, is released after the lock is.
+}
+
+Result<std::optional<TreeEntry>> ObjectStore::findEntry(const TreeId& root, ByteView path) {
+  TreeId dir = root;
+  size_t start = 0;
+  while (true) {
+    size_t slash = path.find('/', start);
+    ByteView name = path.substr(start, slash == ByteView::npos ? ByteView::npos : slash - start);
+    if (name.empty()) return std::optional<TreeEntry>();
+    HG_ASSIGN_OR_RETURN(auto t, tree(dir));
+    const TreeEntry* e = t->find(name);
+    if (!e) return std::optional<TreeEntry>();
+    if (slash == ByteView::npos) return std::optional<TreeEntry>(*e);
+    if (!e->isDirectory()) return std::optional<TreeEntry>();
+    dir = e->treeId();
+    start = slash + 1;
+  }
 }
 
 }  // namespace hgvfs::store

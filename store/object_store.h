@@ -20,17 +20,19 @@
 // cache write (full disk) is logged and the read still answers.
 //
 // Thread rules: every method may be called from any number of threads.
+// The store's own mutexes are leaves (see their declarations): none is held
+// while calling into LmdbEnv, hgbridge, an LruCache or a caller's callback.
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/thread_annotations.h"
 #include "hgbridge/repository.h"
 #include "store/lmdb_env.h"
 #include "store/lru_cache.h"
@@ -60,68 +62,82 @@ using ImportProgress = std::function<void(const char* phase, size_t done, size_t
 class ObjectStore {
  public:
   // `cacheDir` holds the LMDB environment (created if needed).
-  static hg::Result<std::unique_ptr<ObjectStore>> open(std::shared_ptr<const hg::Repository> repo,
-                                                       const std::string& cacheDir,
-                                                       const ObjectStoreOptions& options = {});
+  static Result<std::unique_ptr<ObjectStore>> open(std::shared_ptr<const hg::Repository> repo,
+                                                   const std::string& cacheDir,
+                                                   const ObjectStoreOptions& options = {});
   ~ObjectStore();
 
   // The repository snapshot objects are read from; setRepository() swaps
   // in a newer snapshot (commits made since), for every later read.
-  std::shared_ptr<const hg::Repository> repo() const;
-  void setRepository(std::shared_ptr<const hg::Repository> repo);
+  std::shared_ptr<const hg::Repository> repo() const EXCLUDES(repoMutex_);
+  void setRepository(std::shared_ptr<const hg::Repository> repo) EXCLUDES(repoMutex_);
   const std::string& cacheDirectory() const { return env_->path(); }
 
   // The root tree of changeset `rev`, importing its manifest if needed.
-  hg::Result<TreeId> importCommit(hg::Revision rev, const ImportProgress& progress = {});
+  // `progress` is called while LmdbEnv's resizeMutex_ is held (shared): it
+  // must not use this store's LMDB environment.
+  Result<TreeId> importCommit(hg::Revision rev, const ImportProgress& progress = {})
+      EXCLUDES(repoMutex_);
   // Whether the manifest of `rev` is already imported (no work to do).
-  hg::Result<bool> isImported(hg::Revision rev);
+  Result<bool> isImported(hg::Revision rev) EXCLUDES(repoMutex_);
 
-  hg::Result<std::shared_ptr<const Tree>> tree(const TreeId& id);
+  Result<std::shared_ptr<const Tree>> tree(const TreeId& id);
+  // The entry at `path` ('/'-separated, relative to `root`), file or
+  // directory; nullopt when there is none. One tree load per component.
+  Result<std::optional<TreeEntry>> findEntry(const TreeId& root, ByteView path);
   // The content of file revision `node` of tracked path `path`.
-  hg::Result<std::shared_ptr<const Bytes>> blob(ByteView path, const hg::Node& node);
-  hg::Result<uint64_t> fileSize(ByteView path, const hg::Node& node);
+  Result<std::shared_ptr<const Bytes>> blob(ByteView path, const hg::Node& node)
+      EXCLUDES(repoMutex_, largeMutex_, queueMutex_);
+  Result<uint64_t> fileSize(ByteView path, const hg::Node& node) EXCLUDES(repoMutex_, queueMutex_);
 
-  ObjectStoreStats stats() const;
+  ObjectStoreStats stats() const EXCLUDES(queueMutex_);
   // Waits until every queued cache write is committed (tests, shutdown).
-  void flush();
+  void flush() EXCLUDES(queueMutex_);
 
  private:
   ObjectStore() = default;
   // Queues a cache write; false (and nothing queued) when `droppable` and
   // the queue already holds too many bytes: the cache is only a cache.
-  bool queueWrite(size_t db, const hg::Node& key, Bytes value, bool droppable = false);
-  void writerLoop();
-  hg::Result<hg::Node> manifestNodeOf(hg::Revision rev) const;
+  bool queueWrite(size_t db, const hg::Node& key, Bytes value, bool droppable = false)
+      EXCLUDES(queueMutex_);
+  void writerLoop() EXCLUDES(queueMutex_);
+  Result<hg::Node> manifestNodeOf(hg::Revision rev) const EXCLUDES(repoMutex_);
 
   enum Db : size_t { kTrees = 0, kManifestTrees = 1, kBlobs = 2, kSizes = 3 };
 
-  mutable std::mutex repoMutex_;  // a leaf
-  std::shared_ptr<const hg::Repository> repo_;
+  // Lock order: a leaf (held only to copy or swap the pointer).
+  mutable Mutex repoMutex_;
+  std::shared_ptr<const hg::Repository> repo_ GUARDED_BY(repoMutex_);
+  // Set by open() before any other thread sees the store, then only read.
   std::unique_ptr<LmdbEnv> env_;
   std::unique_ptr<LruCache<TreeId, Tree>> trees_;
   std::unique_ptr<LruCache<hg::Node, Bytes>> blobs_;
-  // Blobs too big for the LRU: the last few read stay here, so a large file
-  // read in many pieces is fetched once. Lock order: a leaf.
-  static constexpr size_t kLargeSlots = 2;
-  std::mutex largeMutex_;
-  std::array<std::pair<hg::Node, std::shared_ptr<const Bytes>>, kLargeSlots> large_;
-  size_t nextLarge_ = 0;
   size_t blobBudget_ = 0;
+  // Blobs too big for the LRU: the last few read stay here, so a large file
+  // read in many pieces is fetched once. Lock order: largeMutex_ is a leaf
+  // (a replaced blob is freed under it; freeing Bytes locks nothing).
+  static constexpr size_t kLargeSlots = 2;
+  Mutex largeMutex_;
+  std::array<std::pair<hg::Node, std::shared_ptr<const Bytes>>, kLargeSlots> large_
+      GUARDED_BY(largeMutex_);
+  size_t nextLarge_ GUARDED_BY(largeMutex_) = 0;
 
   struct PendingWrite {
     size_t db;
     hg::Node key;
     Bytes value;
   };
-  // Lock order: queueMutex_ is a leaf.
-  mutable std::mutex queueMutex_;
-  std::condition_variable queueCv_;
-  std::condition_variable flushedCv_;
-  std::vector<PendingWrite> queue_;
-  size_t queuedBytes_ = 0;  // bounded: past kMaxQueuedBytes, blob writes are dropped
-  size_t inFlight_ = 0;
-  bool stopping_ = false;
-  std::thread writer_;
+  // Lock order: queueMutex_ is a leaf (the writer thread lets it go before
+  // it writes a batch to LMDB).
+  mutable Mutex queueMutex_;
+  CondVar queueCv_{&queueMutex_};    // signalled when queue_ grows or stopping_ is set
+  CondVar flushedCv_{&queueMutex_};  // signalled when a batch is committed
+  std::vector<PendingWrite> queue_ GUARDED_BY(queueMutex_);
+  // Bounded: past kMaxQueuedBytes, blob writes are dropped.
+  size_t queuedBytes_ GUARDED_BY(queueMutex_) = 0;
+  size_t inFlight_ GUARDED_BY(queueMutex_) = 0;
+  bool stopping_ GUARDED_BY(queueMutex_) = false;
+  std::thread writer_;  // started by open(), joined by the destructor
 
   std::atomic<uint64_t> blobHgReads_{0}, blobLmdbHits_{0}, treeLmdbReads_{0}, failedWrites_{0};
 };

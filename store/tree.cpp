@@ -50,21 +50,21 @@ Bytes Tree::serialize() const {
 
 TreeId Tree::computeId() const { return TreeId(hg::sha1Of(serialize())); }
 
-hg::Result<Tree> Tree::deserialize(ByteView data, const std::string& where) {
-  auto bad = [&](const char* what) { return hg::corrupt(std::string("tree ") + what, where); };
-  if (!hg::fits(data, 0, 5)) return bad("truncated");
-  if (hg::u8At(data, 0) != kTreeFormat) return bad("has an unknown format");
-  uint32_t count = hg::be32At(data, 1);
+Result<Tree> Tree::deserialize(ByteView data, const std::string& where) {
+  auto bad = [&](const char* what) { return corrupt(std::string("tree ") + what, where); };
+  if (!fits(data, 0, 5)) return bad("truncated");
+  if (u8At(data, 0) != kTreeFormat) return bad("has an unknown format");
+  uint32_t count = be32At(data, 1);
   size_t pos = 5;
   std::vector<TreeEntry> entries;
   entries.reserve(std::min<size_t>(count, data.size() / 23));
   for (uint32_t i = 0; i < count; ++i) {
-    if (!hg::fits(data, pos, 3)) return bad("truncated");
-    uint8_t kind = hg::u8At(data, pos);
-    size_t len = hg::be16At(data, pos + 1);
+    if (!fits(data, pos, 3)) return bad("truncated");
+    uint8_t kind = u8At(data, pos);
+    size_t len = be16At(data, pos + 1);
     pos += 3;
     if (kind > static_cast<uint8_t>(EntryKind::kDirectory)) return bad("has an unknown kind");
-    if (!hg::fits(data, pos, len + hg::Node::kSize)) return bad("truncated");
+    if (!fits(data, pos, len + hg::Node::kSize)) return bad("truncated");
     TreeEntry e;
     e.name = Bytes(data.substr(pos, len));
     e.kind = static_cast<EntryKind>(kind);

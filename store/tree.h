@@ -20,14 +20,11 @@
 #include <string>
 #include <vector>
 
-#include "hgbridge/bytes.h"
+#include "base/bytes.h"
+#include "base/result.h"
 #include "hgbridge/node.h"
-#include "hgbridge/result.h"
 
 namespace hgvfs::store {
-
-using hg::Bytes;
-using hg::ByteView;
 
 // The id of a Tree (SHA-1 of its serialized form). Distinct from hg::Node so
 // a tree id is never passed where a file node is meant.
@@ -61,7 +58,7 @@ class Tree {
   // `entries` must be sorted by name with unique names.
   explicit Tree(std::vector<TreeEntry> entries);
 
-  static hg::Result<Tree> deserialize(ByteView data, const std::string& where = {});
+  static Result<Tree> deserialize(ByteView data, const std::string& where = {});
   Bytes serialize() const;
   TreeId computeId() const;
 

@@ -101,7 +101,7 @@ class Builder {
   }
 
   void skip(ByteView path, const std::string& why) {
-    out_.skipped.push_back(hg::printable(path) + ": " + why);
+    out_.skipped.push_back(printable(path) + ": " + why);
   }
 
   std::span<const hg::ManifestEntry> entries_;

@@ -42,21 +42,21 @@ class Differ {
   Differ(const TreeSource& load, const TreeChangeVisitor& visit, ByteView prefix)
       : load_(load), visit_(visit), path_(prefix) {}
 
-  hg::Status run(const std::optional<TreeId>& a, const std::optional<TreeId>& b) {
-    if (a == b) return hg::okStatus();
+  Status run(const std::optional<TreeId>& a, const std::optional<TreeId>& b) {
+    if (a == b) return okStatus();
     HG_ASSIGN_OR_RETURN(auto ta, get(a));
     HG_ASSIGN_OR_RETURN(auto tb, get(b));
     return diff(ta.get(), tb.get());
   }
 
  private:
-  hg::Result<std::shared_ptr<const Tree>> get(const std::optional<TreeId>& id) {
+  Result<std::shared_ptr<const Tree>> get(const std::optional<TreeId>& id) {
     if (!id) return std::shared_ptr<const Tree>();
     return load_(*id);
   }
 
   // Both sides are directory trees at path_ (either may be null = empty).
-  hg::Status diff(const Tree* a, const Tree* b) {
+  Status diff(const Tree* a, const Tree* b) {
     auto ea = manifestOrder(a);
     auto eb = manifestOrder(b);
     size_t i = 0, j = 0;
@@ -70,17 +70,17 @@ class Differ {
         HG_RETURN_IF_ERROR(entry(ea[i++], eb[j++]));
       }
     }
-    return hg::okStatus();
+    return okStatus();
   }
 
   // One name present in `a`, `b` or both; when both, both are directories
   // or both are files (compareKeys tells them apart otherwise).
-  hg::Status entry(const TreeEntry* a, const TreeEntry* b) {
+  Status entry(const TreeEntry* a, const TreeEntry* b) {
     const TreeEntry& any = a ? *a : *b;
     size_t parentLen = path_.size();
     if (!path_.empty()) path_.push_back('/');
     path_.append(any.name);
-    hg::Status s = hg::okStatus();
+    Status s = okStatus();
     if (any.isDirectory()) {
       if (!(a && b && a->id == b->id)) {
         std::optional<TreeId> ia, ib;
@@ -106,15 +106,13 @@ class Differ {
 
 }  // namespace
 
-hg::Status diffTrees(const TreeSource& load, const std::optional<TreeId>& a,
-                     const std::optional<TreeId>& b, ByteView prefix,
-                     const TreeChangeVisitor& visit) {
+Status diffTrees(const TreeSource& load, const std::optional<TreeId>& a,
+                 const std::optional<TreeId>& b, ByteView prefix, const TreeChangeVisitor& visit) {
   return Differ(load, visit, prefix).run(a, b);
 }
 
-hg::Status diffTrees(ObjectStore& store, const std::optional<TreeId>& a,
-                     const std::optional<TreeId>& b, ByteView prefix,
-                     const TreeChangeVisitor& visit) {
+Status diffTrees(ObjectStore& store, const std::optional<TreeId>& a, const std::optional<TreeId>& b,
+                 ByteView prefix, const TreeChangeVisitor& visit) {
   TreeSource load = [&store](const TreeId& id) { return store.tree(id); };
   return diffTrees(load, a, b, prefix, visit);
 }

@@ -18,7 +18,7 @@
 #include <memory>
 #include <optional>
 
-#include "hgbridge/result.h"
+#include "base/result.h"
 #include "store/tree.h"
 
 namespace hgvfs::store {
@@ -34,19 +34,17 @@ struct TreeChange {
 };
 
 using TreeChangeVisitor = std::function<void(const TreeChange&)>;
-using TreeSource = std::function<hg::Result<std::shared_ptr<const Tree>>(const TreeId&)>;
+using TreeSource = std::function<Result<std::shared_ptr<const Tree>>(const TreeId&)>;
 
 // Calls `visit` for every changed file between trees `a` and `b` (nullopt:
 // an empty directory), which are the directory at `prefix` ("" for the
 // root) in each. Stops at the first tree that cannot be loaded and returns
 // its error; changes before it have been visited.
-hg::Status diffTrees(const TreeSource& load, const std::optional<TreeId>& a,
-                     const std::optional<TreeId>& b, ByteView prefix,
-                     const TreeChangeVisitor& visit);
+Status diffTrees(const TreeSource& load, const std::optional<TreeId>& a,
+                 const std::optional<TreeId>& b, ByteView prefix, const TreeChangeVisitor& visit);
 
 // The same, loading trees from `store`.
-hg::Status diffTrees(ObjectStore& store, const std::optional<TreeId>& a,
-                     const std::optional<TreeId>& b, ByteView prefix,
-                     const TreeChangeVisitor& visit);
+Status diffTrees(ObjectStore& store, const std::optional<TreeId>& a, const std::optional<TreeId>& b,
+                 ByteView prefix, const TreeChangeVisitor& visit);
 
 }  // namespace hgvfs::store

@@ -30,8 +30,8 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using hgvfs::hg::Bytes;
-using hgvfs::hg::ByteView;
+using hgvfs::Bytes;
+using hgvfs::ByteView;
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,

@@ -19,7 +19,7 @@ char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' +
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using hgvfs::hg::ByteView;
+  using hgvfs::ByteView;
   using hgvfs::hg::FileKind;
   const std::string text(reinterpret_cast<const char*>(data), size);
   auto m = hgvfs::hg::Manifest::parse(text, "fuzz");

@@ -17,7 +17,7 @@
 
 namespace {
 
-using hgvfs::hg::ByteView;
+using hgvfs::ByteView;
 
 uint32_t be32(ByteView d, size_t o) {
   return (uint32_t{static_cast<uint8_t>(d[o])} << 24) |

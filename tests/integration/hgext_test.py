@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The Mercurial extension (hgbridge/hgext/hgvfs.py) against a stub daemon.
+"""The Mercurial extension (hgext/hgvfs.py) against a stub daemon.
 
 A thread in this process serves the control protocol on a temporary socket
 and returns crafted answers; stock hg (/usr/bin/hg) runs in a repository
@@ -24,7 +24,7 @@ import threading
 
 HG = '/usr/bin/hg'
 HERE = os.path.dirname(os.path.abspath(__file__))
-EXT = os.path.normpath(os.path.join(HERE, '..', '..', 'hgbridge', 'hgext', 'hgvfs.py'))
+EXT = os.path.normpath(os.path.join(HERE, '..', '..', 'hgext', 'hgvfs.py'))
 WARNING = (b"hgvfs: the daemon did not answer (%s); "
            b"using Mercurial's own status (slower)\n")
 

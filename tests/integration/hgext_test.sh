@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Mercurial extension (hgbridge/hgext/hgvfs.py) against a stub daemon; no
+# The Mercurial extension (hgext/hgvfs.py) against a stub daemon; no
 # mount needed. See hgext_test.py.
 #
 # Usage: bash tests/integration/hgext_test.sh [/path/to/hgvfs]   (the argument,

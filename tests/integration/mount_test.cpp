@@ -41,7 +41,7 @@
 #include <thread>
 #include <vector>
 
-#include "fs/client_dir.h"
+#include "daemon/client_dir.h"
 #include "tests/support/fixture_repos.h"
 #include "tests/support/mount_support.h"
 #include "tests/support/test_support.h"

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "fs/control_protocol.h"
+#include "control/protocol.h"
 #include "tests/support/mount_support.h"
 
 namespace hgvfs::test {
@@ -117,7 +117,7 @@ TEST_F(StatusTest, SurvivesRemountAndAKilledDaemon) {
 
 // The control socket: private, and a bad request gets an error reply.
 TEST_F(StatusTest, ControlSocketIsPrivateAndRefusesBadRequests) {
-  std::string socket = fs::socketPath(fs::clientDirectoryFor(mnt_));
+  std::string socket = control::socketPath(daemon::clientDirectoryFor(mnt_));
   struct stat st {};
   ASSERT_EQ(::lstat(socket.c_str(), &st), 0);
   EXPECT_TRUE(S_ISSOCK(st.st_mode));

@@ -92,7 +92,7 @@ TEST_F(WriteTest, UnchangedFilesTakeNoOverlaySpace) {
                           " && cat $(find . -type f) > /dev/null && "
                           "echo x >> README");
   ASSERT_EQ(r.exitCode, 0) << describe(r);
-  std::string files = fs::overlayDirectory(fs::clientDirectoryFor(mnt)) + "/files";
+  std::string files = daemon::overlayDirectory(daemon::clientDirectoryFor(mnt)) + "/files";
   size_t count = 0;
   for (const auto& e : std::filesystem::recursive_directory_iterator(files)) {
     if (e.is_regular_file()) ++count;

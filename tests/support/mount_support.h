@@ -32,9 +32,11 @@
 #include <thread>
 #include <vector>
 
-#include "fs/client_dir.h"
+#include "base/mountinfo.h"
+#include "daemon/client_dir.h"
 #include "tests/support/fixture_repos.h"
 #include "tests/support/test_support.h"
+#include "tests/support/tree_snapshot.h"
 
 namespace hgvfs::test {
 
@@ -89,7 +91,7 @@ inline std::string q(const std::string& s) {
   return out + "'";
 }
 
-bool validUtf8(const std::string& s) {
+inline bool validUtf8(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
     unsigned char c = static_cast<unsigned char>(s[i]);
@@ -104,7 +106,7 @@ bool validUtf8(const std::string& s) {
 }
 
 // The fs types mounted at `path`, bottom to top.
-inline std::vector<std::string> mountsAt(const std::string& path) { return fs::mountTypesAt(path); }
+inline std::vector<std::string> mountsAt(const std::string& path) { return mountTypesAt(path); }
 
 inline bool isMounted(const std::string& path) { return !mountsAt(path).empty(); }
 
@@ -238,11 +240,15 @@ inline std::optional<std::vector<std::string>> listWorkingDir(const std::string&
 }
 
 // ---------------------------------------------------------------------------
-// Recursive comparison of the mount with an archive: names (bytes), kinds,
-// permission bits of files, sizes, contents, symlink targets (all by lstat).
+// Recursive comparison of the mount with an archive (tree_snapshot.h): names
+// (bytes), kinds, permission bits of non-directories, sizes, contents,
+// symlink targets (all by lstat). The working copy's .hg (the mount's is a
+// symlink to the client's own) is not part of the tree, as in hg archive.
+// The problems are worded for the mount and the archive, one line each.
 
 struct TreeComparison {
   std::vector<std::string> problems;
+  // What both trees hold alike in kind (dirs below the root).
   size_t files = 0, symlinks = 0, dirs = 0, nonUtf8Names = 0, bytes = 0;
 
   void problem(const std::string& p) {
@@ -255,100 +261,79 @@ struct TreeComparison {
   }
 };
 
-inline const char* kindName(mode_t m) {
-  return S_ISREG(m) ? "file" : S_ISDIR(m) ? "dir" : S_ISLNK(m) ? "symlink" : "other";
-}
-
-inline void compareDirs(const std::string& mount, const std::string& archive,
-                        const std::string& rel, TreeComparison& c) {
-  int errM = 0, errA = 0;
-  auto namesM = listDir(mount + rel, &errM);
-  auto namesA = listDir(archive + rel, &errA);
-  std::string shown = rel.empty() ? "/" : printableBytes(rel);
-  if (!namesM) return c.problem(shown + ": cannot list in the mount: " + errnoName(errM));
-  if (!namesA) return c.problem(shown + ": cannot list in the archive: " + errnoName(errA));
-  // The working copy's .hg (the mount's is a symlink to the client's own)
-  // is not part of the tree being compared, as in hg archive.
-  if (rel.empty()) {
-    std::erase(*namesM, ".hg");
-    std::erase(*namesA, ".hg");
-  }
-  std::set<std::string> setM(namesM->begin(), namesM->end()), setA(namesA->begin(), namesA->end());
-  for (const auto& n : setM) {
-    if (!setA.count(n)) c.problem(printableBytes(rel + "/" + n) + ": only in the mount");
-  }
-  for (const auto& n : setA) {
-    if (!setM.count(n)) c.problem(printableBytes(rel + "/" + n) + ": missing from the mount");
-  }
-  for (const auto& n : *namesA) {
-    if (!setM.count(n)) continue;
-    std::string r = rel + "/" + n;
-    std::string shownR = printableBytes(r);
-    if (!validUtf8(n)) ++c.nonUtf8Names;
-    struct stat sm {
-    }, sa{};
-    if (::lstat((mount + r).c_str(), &sm) != 0) {
-      c.problem(shownR + ": lstat in the mount: " + errnoName(errno));
-      continue;
+// One difference (mount = A, archive = B) as a problem line.
+inline std::string mountProblem(const TreeDifference& d) {
+  using Field = TreeDifference::Field;
+  std::string path = d.path();
+  // A listing failure's entry is "dir/" ("/" for the root).
+  if (path.size() > 1 && path.back() == '/') path.pop_back();
+  std::string shown = path == "/" ? path : printableBytes("/" + path);
+  auto failed = [&](const TreeEntry& e, const char* side) {
+    std::string call = std::string_view(e.failedCall) == "list" ? "cannot list" : e.failedCall;
+    return shown + ": " + call + " in " + side + ": " + errnoName(e.err);
+  };
+  switch (d.field) {
+    case Field::kOnlyInA:
+      return d.a->err ? failed(*d.a, "the mount") : shown + ": only in the mount";
+    case Field::kOnlyInB:
+      return d.b->err ? failed(*d.b, "the archive") : shown + ": missing from the mount";
+    case Field::kUnreadable:
+      return d.a->err ? failed(*d.a, "the mount") : failed(*d.b, "the archive");
+    case Field::kKind:
+      return shown + ": kind " + kindName(d.a->mode) + " in the mount, " + kindName(d.b->mode) +
+             " in the archive";
+    case Field::kMode: {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, ": mode %04o in the mount, %04o in the archive",
+                    d.a->permissions(), d.b->permissions());
+      return shown + buf;
     }
-    if (::lstat((archive + r).c_str(), &sa) != 0) {
-      c.problem(shownR + ": lstat in the archive: " + errnoName(errno));
-      continue;
-    }
-    if ((sm.st_mode & S_IFMT) != (sa.st_mode & S_IFMT)) {
-      c.problem(shownR + ": kind " + kindName(sm.st_mode) + " in the mount, " +
-                kindName(sa.st_mode) + " in the archive");
-      continue;
-    }
-    if (S_ISDIR(sa.st_mode)) {
-      ++c.dirs;
-      compareDirs(mount, archive, r, c);
-    } else if (S_ISLNK(sa.st_mode)) {
-      ++c.symlinks;
-      int e = 0;
-      auto tm = readLink(mount + r, &e);
-      auto ta = readLink(archive + r);
-      if (!tm) {
-        c.problem(shownR + ": readlink in the mount: " + errnoName(e));
-      } else if (*tm != *ta) {
-        c.problem(shownR + ": symlink target '" + printableBytes(*tm) + "' in the mount, '" +
-                  printableBytes(ta ? *ta : "") + "' in the archive");
-      }
-      if (sm.st_size != sa.st_size) {
-        c.problem(shownR + ": symlink size " + std::to_string(sm.st_size) + " vs " +
-                  std::to_string(sa.st_size));
-      }
-    } else if (S_ISREG(sa.st_mode)) {
-      ++c.files;
-      if ((sm.st_mode & 07777) != (sa.st_mode & 07777)) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, ": mode %04o in the mount, %04o in the archive",
-                      sm.st_mode & 07777, sa.st_mode & 07777);
-        c.problem(shownR + buf);
-      }
-      if (sm.st_size != sa.st_size) {
-        c.problem(shownR + ": size " + std::to_string(sm.st_size) + " in the mount, " +
-                  std::to_string(sa.st_size) + " in the archive");
-      }
-      int e = 0;
-      auto dm = readWhole(mount + r, &e);
-      auto da = readWhole(archive + r);
-      if (!dm) {
-        c.problem(shownR + ": read in the mount: " + errnoName(e));
-      } else if (!da || *dm != *da) {
-        c.problem(shownR + ": content differs (" + std::to_string(dm->size()) + " bytes read)");
-      } else {
-        c.bytes += dm->size();
-      }
-    } else {
-      c.problem(shownR + ": unexpected kind in the archive");
-    }
+    case Field::kSize:
+      if (d.a->isSymlink())
+        return shown + ": symlink size " + std::to_string(d.a->size) + " vs " +
+               std::to_string(d.b->size);
+      return shown + ": size " + std::to_string(d.a->size) + " in the mount, " +
+             std::to_string(d.b->size) + " in the archive";
+    case Field::kData:
+      if (d.a->isSymlink())
+        return shown + ": symlink target '" + printableBytes(d.a->data) + "' in the mount, '" +
+               printableBytes(d.b->data) + "' in the archive";
+      return shown + ": content differs (" + std::to_string(d.a->data.size()) + " bytes read)";
+    case Field::kNlink:
+    case Field::kRdev:
+      break;
   }
+  return shown + ": differs";
 }
 
 inline TreeComparison compareTrees(const std::string& mount, const std::string& archive) {
+  SnapshotOptions snap;
+  snap.skipAtRoot = {".hg"};
+  TreeSnapshot m = snapshotTree(mount, snap);
+  TreeSnapshot a = snapshotTree(archive, snap);
+  CompareOptions options;
+  options.dirModes = false;
+  options.nlink = false;
+  options.rdev = false;
+  options.belowMismatch = false;
+  options.sameErrorIsEqual = false;
   TreeComparison c;
-  compareDirs(mount, archive, "", c);
+  for (const auto& d : compareSnapshots(m, a, options)) c.problem(mountProblem(d));
+  for (const TreeEntry& e : a.entries) {
+    const TreeEntry* other = m.find(e.path);
+    if (!other || e.err || other->err || (e.mode & S_IFMT) != (other->mode & S_IFMT)) continue;
+    if (!validUtf8(e.path.substr(e.path.rfind('/') + 1))) ++c.nonUtf8Names;
+    if (e.isDir()) {
+      ++c.dirs;
+    } else if (e.isSymlink()) {
+      ++c.symlinks;
+    } else if (e.isFile()) {
+      ++c.files;
+      if (e.data == other->data) c.bytes += e.data.size();
+    } else {
+      c.problem(printableBytes("/" + e.path) + ": unexpected kind in the archive");
+    }
+  }
   return c;
 }
 
@@ -392,7 +377,7 @@ inline bool finishesWithin(std::chrono::milliseconds limit, const std::function<
 // The daemon pid recorded for the client of `mountPoint` (under the current
 // $HGVFS_HOME), if its pid file names one.
 inline std::optional<int> daemonPidFor(const std::string& mountPoint) {
-  return readPid(fs::pidFile(fs::clientDirectoryFor(mountPoint)));
+  return readPid(daemon::pidFile(daemon::clientDirectoryFor(mountPoint)));
 }
 
 // Unmounts `mountPoint` when it goes out of scope: `hgvfs unmount`, then
@@ -540,7 +525,7 @@ class MountFixture : public ::testing::Test {
   }
 
   std::string logOf(const std::string& mountPoint) {
-    std::string file = fs::logFile(fs::clientDirectoryFor(mountPoint));
+    std::string file = daemon::logFile(daemon::clientDirectoryFor(mountPoint));
     try {
       return readFile(file);
     } catch (...) {

@@ -179,7 +179,7 @@ std::string describeDifference(ByteView want, ByteView got) {
   do {                                                                                    \
     const auto& want_ref_ = (want);                                                       \
     const auto& got_ref_ = (got);                                                         \
-    const ::hgvfs::hg::ByteView want_(want_ref_), got_(got_ref_);                         \
+    const ::hgvfs::ByteView want_(want_ref_), got_(got_ref_);                             \
     if (want_ != got_) ADD_FAILURE() << (ctx) << ": " << describeDifference(want_, got_); \
   } while (0)
 

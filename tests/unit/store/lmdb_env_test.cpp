@@ -38,8 +38,8 @@ std::unique_ptr<LmdbEnv> openEnv(const std::string& dir, size_t mapSize = size_t
   return env.ok() ? std::move(env).value() : nullptr;
 }
 
-hg::Status putOne(LmdbEnv& env, size_t db, const std::string& key, const std::string& value,
-                  bool overwrite = true) {
+Status putOne(LmdbEnv& env, size_t db, const std::string& key, const std::string& value,
+              bool overwrite = true) {
   return env.write(
       [&](MDB_txn* txn) { return LmdbEnv::put(txn, env.dbi(db), key, value, overwrite); });
 }
@@ -109,12 +109,12 @@ TEST(LmdbEnvTest, FailedWriteIsRolledBack) {
   TempDir tmp;
   auto env = openEnv(tmp.path());
   ASSERT_TRUE(env);
-  hg::Status st = env->write([&](MDB_txn* txn) -> hg::Status {
+  Status st = env->write([&](MDB_txn* txn) -> Status {
     HG_RETURN_IF_ERROR(LmdbEnv::put(txn, env->dbi(0), "a", "1"));
-    return hg::corrupt("the caller gave up");
+    return corrupt("the caller gave up");
   });
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().kind, hg::ErrorKind::kCorrupt);
+  EXPECT_EQ(st.error().kind, ErrorKind::kCorrupt);
   EXPECT_EQ(getOne(*env, 0, "a"), "<absent>");
 }
 
@@ -187,12 +187,12 @@ TEST(LmdbEnvTest, TinyMapGrows) {
   EXPECT_LT(start, size_t{1} << 20);
 
   // One transaction of 4 MiB.
-  hg::Status big = env->write([&](MDB_txn* txn) -> hg::Status {
+  Status big = env->write([&](MDB_txn* txn) -> Status {
     for (int i = 0; i < 256; ++i) {
       std::string key = "big" + std::to_string(i);
       HG_RETURN_IF_ERROR(LmdbEnv::put(txn, env->dbi(0), key, valueFor(key, 16 << 10)));
     }
-    return hg::okStatus();
+    return okStatus();
   });
   ASSERT_TRUE(big.ok()) << big.error().message();
   EXPECT_GT(env->mapSize(), size_t{4} << 20);
@@ -308,7 +308,7 @@ TEST(LmdbEnvTest, GarbageDataFileIsAnErrorNotACrash) {
   test::writeFile(tmp.path() + "/data.mdb", garbage);
   auto env = LmdbEnv::open(tmp.path(), kNames);
   ASSERT_FALSE(env.ok());
-  EXPECT_EQ(env.error().kind, hg::ErrorKind::kCorrupt) << env.error().message();
+  EXPECT_EQ(env.error().kind, ErrorKind::kCorrupt) << env.error().message();
   EXPECT_NE(env.error().message().find(tmp.path()), std::string::npos) << env.error().message();
 }
 
@@ -317,10 +317,10 @@ TEST(LmdbEnvTest, DirectoryThatIsAFileIsAnIoError) {
   test::writeFile(tmp.path() + "/file", "x");
   auto env = LmdbEnv::open(tmp.path() + "/file", kNames);
   ASSERT_FALSE(env.ok());
-  EXPECT_EQ(env.error().kind, hg::ErrorKind::kIo) << env.error().message();
+  EXPECT_EQ(env.error().kind, ErrorKind::kIo) << env.error().message();
   auto below = LmdbEnv::open(tmp.path() + "/file/below", kNames);
   ASSERT_FALSE(below.ok());
-  EXPECT_EQ(below.error().kind, hg::ErrorKind::kIo) << below.error().message();
+  EXPECT_EQ(below.error().kind, ErrorKind::kIo) << below.error().message();
 }
 
 }  // namespace

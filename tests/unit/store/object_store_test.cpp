@@ -213,7 +213,7 @@ TEST_F(ObjectStoreTest, UnknownTreeIsNotFound) {
   ASSERT_TRUE(o.store);
   auto tree = o.store->tree(TreeId(hg::sha1Of("no such tree")));
   ASSERT_FALSE(tree.ok());
-  EXPECT_EQ(tree.error().kind, hg::ErrorKind::kNotFound);
+  EXPECT_EQ(tree.error().kind, ErrorKind::kNotFound);
 }
 
 TEST_F(ObjectStoreTest, TreeListingEqualsTheManifest) {
@@ -396,13 +396,13 @@ TEST_F(ObjectStoreTest, CorruptFilelogIsCorruptNamingTheRevlog) {
   hg::Node node = nodeOf(0, "src/main.c");
   auto blob = o.store->blob("src/main.c", node);
   ASSERT_FALSE(blob.ok());
-  EXPECT_EQ(blob.error().kind, hg::ErrorKind::kCorrupt) << blob.error().message();
+  EXPECT_EQ(blob.error().kind, ErrorKind::kCorrupt) << blob.error().message();
   EXPECT_NE(blob.error().message().find("data/src/main.c.i"), std::string::npos)
       << blob.error().message();
   // Asking again gives the same answer (no bad cache entry was made).
   auto again = o.store->blob("src/main.c", node);
   ASSERT_FALSE(again.ok());
-  EXPECT_EQ(again.error().kind, hg::ErrorKind::kCorrupt);
+  EXPECT_EQ(again.error().kind, ErrorKind::kCorrupt);
   auto fine = o.store->blob("README", nodeOf(0, "README"));
   ASSERT_TRUE(fine.ok()) << fine.error().message();
   EXPECT_EQ(**fine, "readme\n");
@@ -419,12 +419,12 @@ TEST_F(ObjectStoreTest, TruncatedFilelogIsCorruptForBlobAndSize) {
   hg::Node node = nodeOf(0, "src/lib/util.c");
   auto size = o.store->fileSize("src/lib/util.c", node);
   ASSERT_FALSE(size.ok());
-  EXPECT_EQ(size.error().kind, hg::ErrorKind::kCorrupt) << size.error().message();
+  EXPECT_EQ(size.error().kind, ErrorKind::kCorrupt) << size.error().message();
   EXPECT_NE(size.error().message().find("data/src/lib/util.c.i"), std::string::npos)
       << size.error().message();
   auto blob = o.store->blob("src/lib/util.c", node);
   ASSERT_FALSE(blob.ok());
-  EXPECT_EQ(blob.error().kind, hg::ErrorKind::kCorrupt) << blob.error().message();
+  EXPECT_EQ(blob.error().kind, ErrorKind::kCorrupt) << blob.error().message();
   EXPECT_NE(blob.error().message().find("data/src/lib/util.c.i"), std::string::npos)
       << blob.error().message();
 }
@@ -453,7 +453,7 @@ TEST_F(ObjectStoreTest, CorruptTreeInTheCacheIsCorrupt) {
   ASSERT_TRUE(o.store);
   auto tree = o.store->tree(root);
   ASSERT_FALSE(tree.ok());
-  EXPECT_EQ(tree.error().kind, hg::ErrorKind::kCorrupt) << tree.error().message();
+  EXPECT_EQ(tree.error().kind, ErrorKind::kCorrupt) << tree.error().message();
   EXPECT_NE(tree.error().message().find(root.hex()), std::string::npos) << tree.error().message();
 }
 

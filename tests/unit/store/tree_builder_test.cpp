@@ -119,14 +119,14 @@ void expectKeptAndSkipped(const std::vector<Line>& lines, const std::set<std::st
   for (const auto& [path, f] : want) {
     auto it = w.files.find(path);
     if (it == w.files.end()) {
-      ADD_FAILURE() << "kept entry missing: " << hg::printable(path);
+      ADD_FAILURE() << "kept entry missing: " << printable(path);
       continue;
     }
     EXPECT_EQ(it->second.kind, f.kind) << path;
     EXPECT_EQ(it->second.id, f.id) << path;
   }
   for (const auto& [path, f] : w.files) {
-    EXPECT_TRUE(want.count(path)) << "unexpected entry: " << hg::printable(path);
+    EXPECT_TRUE(want.count(path)) << "unexpected entry: " << printable(path);
   }
   ASSERT_EQ(built.skipped.size(), dropped.size()) << [&] {
     std::string all;
@@ -134,7 +134,7 @@ void expectKeptAndSkipped(const std::vector<Line>& lines, const std::set<std::st
     return all;
   }();
   for (const auto& path : dropped) {
-    std::string prefix = hg::printable(path) + ": ";
+    std::string prefix = printable(path) + ": ";
     size_t n = std::count_if(built.skipped.begin(), built.skipped.end(),
                              [&](const std::string& s) { return s.rfind(prefix, 0) == 0; });
     EXPECT_EQ(n, 1u) << "skipped should name '" << prefix << "' once";

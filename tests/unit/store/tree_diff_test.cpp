@@ -191,9 +191,9 @@ class MemoryTrees {
   }
 
   TreeSource source() const {
-    return [this](const TreeId& id) -> hg::Result<std::shared_ptr<const Tree>> {
+    return [this](const TreeId& id) -> Result<std::shared_ptr<const Tree>> {
       auto it = trees_.find(id);
-      if (it == trees_.end()) return hg::notFound("tree " + id.hex());
+      if (it == trees_.end()) return notFound("tree " + id.hex());
       return it->second;
     };
   }
@@ -281,14 +281,14 @@ TEST(TreeDiffTest, LoadErrorsStopTheDiff) {
   TreeId a = m.add({{"a/1"}, {"b/2"}});
   TreeId b = m.add({{"a/1", 0, "v2"}, {"b/2", 0, "v2"}});
   auto inner = m.source();
-  TreeSource failing = [&](const TreeId& id) -> hg::Result<std::shared_ptr<const Tree>> {
+  TreeSource failing = [&](const TreeId& id) -> Result<std::shared_ptr<const Tree>> {
     if (id == a || id == b) return inner(id);
-    return hg::corrupt("damaged", "tree " + id.hex());
+    return corrupt("damaged", "tree " + id.hex());
   };
   std::vector<Bytes> seen;
   auto s = diffTrees(failing, a, b, {}, [&](const TreeChange& c) { seen.push_back(c.path); });
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error().kind, hg::ErrorKind::kCorrupt);
+  EXPECT_EQ(s.error().kind, ErrorKind::kCorrupt);
   EXPECT_TRUE(seen.empty());
   auto missing =
       diffTrees(failing, std::nullopt, TreeId(hg::sha1Of("nowhere")), {}, [](const TreeChange&) {});

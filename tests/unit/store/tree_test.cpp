@@ -17,8 +17,6 @@
 namespace hgvfs::store {
 namespace {
 
-using hg::ErrorKind;
-
 hg::Node nodeOf(char fill) {
   char raw[hg::Node::kSize];
   for (size_t i = 0; i < sizeof raw; ++i) raw[i] = static_cast<char>(fill + i);
@@ -197,7 +195,7 @@ TEST(TreeTest, InvalidEntryNamesAreCorrupt) {
   for (const std::string& name :
        {std::string(), std::string("."), std::string(".."), std::string(".hg"), std::string("a/b"),
         std::string("/"), std::string("a\0b", 3), std::string(NAME_MAX + 1, 'n')}) {
-    expectCorrupt(rawTree(1, {rawEntry(0, name, nodeOf(1))}), "name '" + hg::printable(name) + "'");
+    expectCorrupt(rawTree(1, {rawEntry(0, name, nodeOf(1))}), "name '" + printable(name) + "'");
   }
 }
 

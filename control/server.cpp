@@ -1,0 +1,151 @@
+#include "control/server.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "base/io.h"
+
+namespace hgvfs::control {
+
+namespace {
+
+using nlohmann::json;
+
+}  // namespace
+
+Server::Server(Handler& handler, std::string socketPath)
+    : handler_(handler), path_(std::move(socketPath)) {}
+
+Server::~Server() { stop(); }
+
+Status Server::start() {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path_.size() >= sizeof addr.sun_path) {
+    return invalidArgument("the control socket path is too long", path_);
+  }
+  std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
+  ::unlink(path_.c_str());  // a socket left by a killed daemon
+  listenFd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listenFd_ < 0) return ioError(errno, "cannot create the control socket", path_);
+  // Created 0600 from the start: no moment where others could connect.
+  mode_t old = ::umask(0177);
+  int rc = ::bind(listenFd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int err = errno;
+  ::umask(old);
+  if (rc != 0 || ::listen(listenFd_, 16) != 0) {
+    if (rc == 0) err = errno;
+    ::close(listenFd_);
+    listenFd_ = -1;
+    return ioError(err, std::string("cannot listen on the control socket: ") + strerror(err),
+                   path_);
+  }
+  acceptor_ = std::thread([this] { acceptLoop(); });
+  return okStatus();
+}
+
+void Server::stop() {
+  if (stopping_.exchange(true)) return;
+  if (listenFd_ >= 0) ::shutdown(listenFd_, SHUT_RDWR);
+  if (acceptor_.joinable()) acceptor_.join();
+  if (listenFd_ >= 0) {
+    ::close(listenFd_);
+    ::unlink(path_.c_str());
+  }
+  std::list<std::thread> threads;
+  {
+    MutexLock lock(connectionsMutex_);
+    for (int fd : openFds_) ::shutdown(fd, SHUT_RDWR);
+    threads.swap(connections_);
+  }
+  for (auto& t : threads) t.join();
+}
+
+void Server::acceptLoop() {
+  while (!stopping_) {
+    pollfd p{listenFd_, POLLIN, 0};
+    int rc = ::poll(&p, 1, 200);
+    if (rc <= 0) continue;
+    int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    MutexLock lock(connectionsMutex_);
+    if (stopping_) {
+      ::close(fd);
+      break;
+    }
+    openFds_.push_back(fd);
+    connections_.emplace_back([this, fd] { serve(fd); });
+  }
+}
+
+void Server::serve(int fd) {
+  std::string pending;
+  char buf[4096];
+  constexpr size_t kMaxRequest = size_t{1} << 20;
+  while (!stopping_) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buf, static_cast<size_t>(n));
+    size_t nl;
+    bool tooLong = pending.size() > kMaxRequest && pending.find('\n') == std::string::npos;
+    while ((nl = pending.find('\n')) != std::string::npos || tooLong) {
+      std::string reply;
+      if (tooLong) {
+        reply = encodeError("request too long");
+        pending.clear();
+        tooLong = false;
+      } else {
+        reply = handle(pending.substr(0, nl));
+        pending.erase(0, nl + 1);
+      }
+      reply.push_back('\n');
+      if (!writeFull(fd, reply).ok()) break;
+    }
+  }
+  MutexLock lock(connectionsMutex_);
+  openFds_.remove(fd);
+  ::close(fd);
+}
+
+std::string Server::handle(const std::string& line) {
+  auto parsed = parseMessage(line, "the daemon");
+  if (!parsed.ok()) {
+    const Error& e = parsed.error();
+    return encodeError(e.kind == ErrorKind::kUnsupported ? e.what : "malformed request: " + e.what);
+  }
+  const json& request = *parsed;
+  try {
+    std::string op = request.value("op", "");
+    if (op == "hello") {
+      return json{{"version", kProtocolVersion}, {"ok", true}, {"daemon", "hgvfs"}}.dump();
+    }
+    if (op != "status") return encodeError("unknown op '" + op + "'");
+    StatusRequest req;
+    req.unknown = request.value("unknown", true);
+    req.ignored = request.value("ignored", false);
+    req.clean = request.value("clean", false);
+    if (request.contains("rev") && !request["rev"].is_null()) {
+      req.rev = request["rev"].get<std::string>();
+    }
+    auto started = std::chrono::steady_clock::now();
+    auto result = handler_.status(req);
+    if (!result.ok()) return encodeError(result.error().message());
+    result->micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::steady_clock::now() - started)
+                         .count();
+    return encodeStatusReply(*result);
+  } catch (const std::exception& e) {
+    return encodeError(std::string("malformed request: ") + e.what());
+  }
+}
+
+}  // namespace hgvfs::control

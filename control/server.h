@@ -1,0 +1,62 @@
+#pragma once
+// The daemon's side of the control protocol (protocol.h): a thread
+// accepting connections on the client's socket, answering each request line
+// with one reply line. A malformed request or another protocol version gets
+// an error reply, never a crash; one slow client does not block others
+// (each connection has its own thread).
+//
+// The server knows the protocol, not what answers it: requests go to a
+// Handler (the daemon's, which asks the status engine).
+//
+// Thread rules: start() once; stop() (or the destructor) closes the socket
+// and joins every thread. Handler methods are called from connection
+// threads, several at once.
+
+#include <atomic>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "base/thread_annotations.h"
+#include "control/protocol.h"
+
+namespace hgvfs::control {
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual Result<StatusReply> status(const StatusRequest& request) = 0;
+};
+
+class Server {
+ public:
+  Server(Handler& handler, std::string socketPath);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  Status start();
+  void stop();
+
+  // One request line → one reply line (without the newline). Public for
+  // tests.
+  std::string handle(const std::string& line);
+
+ private:
+  void acceptLoop();
+  void serve(int fd);
+
+  Handler& handler_;
+  std::string path_;
+  int listenFd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::thread acceptor_;
+  // A leaf: nothing else is locked while it is held.
+  Mutex connectionsMutex_;
+  std::list<std::thread> connections_ GUARDED_BY(connectionsMutex_);
+  std::list<int> openFds_ GUARDED_BY(connectionsMutex_);
+};
+
+}  // namespace hgvfs::control

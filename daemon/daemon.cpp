@@ -1,0 +1,194 @@
+#include "daemon/daemon.h"
+
+#include <fcntl.h>
+#include <malloc.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "base/io.h"
+#include "control/protocol.h"
+#include "control/server.h"
+#include "daemon/log.h"
+#include "fs/fuse_server.h"
+#include "hgbridge/dirstate.h"
+#include "hgbridge/repository.h"
+#include "status/status_engine.h"
+
+namespace hgvfs::daemon {
+namespace {
+
+void tell(int& fd, const std::string& message) {
+  if (fd < 0) return;
+  std::string line = message + "\n";
+  (void)!::write(fd, line.data(), line.size());
+  ::close(fd);
+  fd = -1;
+}
+
+// The client's .hg, shown as `.hg` in the mount root: a share of the
+// backing repository (sharedpath, requires with `shared`), an hgrc enabling
+// the extension, and a dirstate for the mounted revision listing every file
+// (size and mtime unknown, so stock hg compares contents: slower, correct).
+// Made once per client; afterwards hg owns it (commit, update move p1).
+Status ensureDotHg(const std::string& dir, const hg::Repository& repo, hg::Revision rev,
+                   const std::string& socket) {
+  if (::access((dir + "/dirstate").c_str(), F_OK) == 0) return okStatus();
+  HG_RETURN_IF_ERROR(makeDirectories(dir));
+  std::ifstream in(repo.dotHg() + "/requires");
+  std::set<std::string> needs;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line != "shared" && line != "relshared") needs.insert(line);
+  }
+  needs.insert("shared");
+  std::string text;
+  for (const auto& r : needs) text += r + "\n";
+  HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/requires", text));
+  HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/sharedpath", repo.sharedDotHg()));
+  std::string hgrc =
+      "# Written by hgvfs mount: status comes from the hgvfs daemon.\n"
+      "[extensions]\nhgvfs = " HGVFS_HGEXT_PATH
+      "\n"
+      "[hgvfs]\nsocket = " +
+      socket + "\n";
+  HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/hgrc", hgrc));
+  HG_ASSIGN_OR_RETURN(hg::Manifest manifest, repo.manifestOf(rev));
+  hg::Node p1 = repo.changelog().revlog().node(rev);
+  Bytes out;
+  out.reserve(40 + manifest.size() * 48);
+  hg::DirstateV1Writer writer(p1, hg::Node(), [&](ByteView chunk) {
+    out.append(chunk);
+    return okStatus();
+  });
+  for (const auto& e : manifest.entries()) {
+    HG_RETURN_IF_ERROR(writer.add('n', 0, -1, -1, e.path));
+  }
+  HG_RETURN_IF_ERROR(writer.finish());
+  return writeFileAtomically(dir + "/dirstate", out);
+}
+
+// Changed files keep an open overlay file each (within a budget).
+void raiseFileLimit() {
+  struct rlimit limit {};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
+int runDaemon(const DaemonOptions& options, int readyFd) {
+  // FUSE requests run on many short-lived threads; one malloc arena per
+  // thread would hold freed memory per thread. Two arenas are plenty here.
+  mallopt(M_ARENA_MAX, 2);
+  const ClientConfig& client = options.client;
+  auto fail = [&](const std::string& message) {
+    log().error("{}", message);
+    tell(readyFd, "error: " + message);
+    return 1;
+  };
+  auto started = std::chrono::steady_clock::now();
+  auto repo = hg::Repository::open(client.repository);
+  if (!repo.ok()) return fail(repo.error().message());
+  std::shared_ptr<const hg::Repository> shared(std::move(repo).value());
+  auto rev = shared->lookup(client.revision);
+  if (!rev.ok()) return fail(rev.error().message());
+
+  store::ObjectStoreOptions storeOptions;
+  storeOptions.blobCacheBytes = options.blobCacheBytes;
+  storeOptions.treeCacheBytes = options.treeCacheBytes;
+  auto objects =
+      store::ObjectStore::open(shared, cacheDirectoryFor(shared->storePath()), storeOptions);
+  if (!objects.ok()) return fail(objects.error().message());
+  std::shared_ptr<store::ObjectStore> store(std::move(objects).value());
+  // Progress of a first import goes to whoever waits for the mount.
+  bool tty = readyFd < 0 && isatty(2);
+  auto progress = [&](const char* phase, size_t done, size_t total) {
+    std::string line = std::string(phase) +
+                       (total ? " " + std::to_string(done) + "/" + std::to_string(total) : "");
+    if (readyFd >= 0) {
+      line = "progress " + line + "\n";
+      (void)!::write(readyFd, line.data(), line.size());
+    } else if (tty) {
+      std::fprintf(stderr, "\rimporting: %s   ", line.c_str());
+    }
+  };
+  auto root = store->importCommit(*rev, progress);
+  if (tty) std::fprintf(stderr, "\n");
+  if (!root.ok()) return fail(root.error().message());
+
+  fs::FileSystemOptions fsOptions;
+  fsOptions.uid = getuid();
+  fsOptions.gid = getgid();
+  clock_gettime(CLOCK_REALTIME, &fsOptions.time);
+  std::unique_ptr<fs::Overlay> overlay;
+  if (!options.readOnly) {
+    auto opened = fs::Overlay::open(overlayDirectory(client.directory));
+    if (!opened.ok()) return fail("cannot open the overlay: " + opened.error().message());
+    overlay = std::move(opened).value();
+  }
+  fs::FileSystem filesystem(store, *root, std::move(overlay), fsOptions);
+  std::string dotHg = client.directory + "/dot-hg";
+  std::unique_ptr<status::StatusEngine> statusEngine;
+  std::unique_ptr<control::Server> control;
+  if (!options.readOnly) {
+    auto made = ensureDotHg(dotHg, *shared, *rev, control::socketPath(client.directory));
+    if (!made.ok()) return fail("cannot make the mount's .hg: " + made.error().message());
+    filesystem.setDotHg(dotHg);
+    statusEngine = std::make_unique<status::StatusEngine>(filesystem, store, shared->root(), dotHg,
+                                                          client.mountPoint);
+    control =
+        std::make_unique<control::Server>(*statusEngine, control::socketPath(client.directory));
+  }
+  auto started2 = filesystem.start();
+  if (!started2.ok()) return fail("cannot read the overlay: " + started2.error().message());
+  raiseFileLimit();
+
+  fs::MountOptions mountOptions;
+  mountOptions.mountPoint = client.mountPoint;
+  mountOptions.allowOther = options.allowOther;
+  mountOptions.debugFuse = options.debugFuse;
+  mountOptions.keepCache = options.keepCache;
+  mountOptions.cacheReaddir = options.cacheReaddir;
+  mountOptions.readdirplus = options.readdirplus;
+  mountOptions.zeroMessageOpen = mountOptions.zeroMessageOpendir = options.zeroMessageOpen;
+  mountOptions.readOnly = options.readOnly;
+  mountOptions.entryTimeout = mountOptions.attrTimeout = mountOptions.negativeTimeout =
+      options.cacheTimeout;
+  auto server = fs::FuseServer::mount(filesystem, mountOptions);
+  if (!server.ok()) return fail(server.error().message());
+
+  {
+    std::ofstream pid(pidFile(client.directory), std::ios::trunc);
+    pid << getpid() << "\n";
+  }
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  log().info("mounted {} revision {} at {} ({:.1f} ms)", client.repository, client.revision,
+             client.mountPoint, ms);
+  if (control) {
+    auto listening = control->start();
+    if (!listening.ok()) return fail(listening.error().message());
+  }
+  tell(readyFd, "ok");
+  int rc = (*server)->run();
+  if (control) control->stop();
+  server->reset();  // unmounts if the loop ended for another reason
+  store->flush();
+  unlink(pidFile(client.directory).c_str());
+  auto stats = store->stats();
+  log().info(
+      "unmounted {} (loop returned {}); {} inodes were loaded, using {} bytes; caches held {} "
+      "bytes of trees and {} bytes of blobs; {} blobs read through hgbridge, {} from LMDB",
+      client.mountPoint, rc, filesystem.inodeCount(), filesystem.memoryUsage(),
+      stats.treeCacheBytes, stats.blobCacheBytes, stats.blobHgReads, stats.blobLmdbHits);
+  spdlog::default_logger()->flush();
+  return rc < 0 ? 1 : 0;
+}
+
+}  // namespace hgvfs::daemon

@@ -1,0 +1,307 @@
+#include "status/status_engine.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <set>
+
+#include "base/hgrc.h"
+#include "hgbridge/repository.h"
+#include "status/copy_tracing.h"
+
+namespace hgvfs::status {
+namespace {
+
+// What identifies a version of a file cheaply: a rewrite changes one of these.
+std::string identityOf(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return path + ":-;";
+  return path + ":" + std::to_string(st.st_ino) + "," + std::to_string(st.st_size) + "," +
+         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "," +
+         std::to_string(st.st_ctim.tv_nsec) + ";";
+}
+
+}  // namespace
+
+std::vector<std::string> uiIgnoreValues(const std::string& hgrc) {
+  std::vector<std::string> out;
+  auto config = Hgrc::read(hgrc);
+  if (!config.ok()) return out;
+  for (const auto& [key, value] : config->items("ui")) {
+    if (key == "ignore" || key.rfind("ignore.", 0) == 0) out.push_back(value);
+  }
+  return out;
+}
+
+StatusEngine::StatusEngine(fs::FileSystem& fs, std::shared_ptr<store::ObjectStore> objects,
+                           std::string repositoryRoot, std::string dotHg, std::string mountPoint)
+    : fs_(fs),
+      objects_(std::move(objects)),
+      repositoryRoot_(std::move(repositoryRoot)),
+      dotHg_(std::move(dotHg)),
+      mountPoint_(std::move(mountPoint)),
+      dirstate_(dotHg_ + "/dirstate") {}
+
+Status StatusEngine::refreshIgnore() {
+  std::vector<std::string> values = uiIgnoreValues(dotHg_ + "/hgrc");
+  std::vector<std::string> files = match::IgnoreMatcher::ignoreFiles(mountPoint_, values);
+  std::string identity = identityOf(dotHg_ + "/hgrc");
+  for (const auto& f : files) identity += identityOf(f);
+  if (ignore_ && identity == ignoreIdentity_) return okStatus();
+  HG_ASSIGN_OR_RETURN(auto matcher, match::IgnoreMatcher::load(mountPoint_, files));
+  ignore_.emplace(std::move(matcher));
+  ignoreIdentity_ = identity;
+  return okStatus();
+}
+
+bool StatusEngine::isIgnored(ByteView path) {
+  return useIgnore_ && ignore_->ignored(path, ignoreDirs_);
+}
+
+Result<hg::Node> StatusEngine::resolve(const std::string& rev) {
+  auto repo = objects_->repo();
+  auto found = repo->lookup(rev);
+  if (!found.ok()) {
+    // Perhaps committed since this snapshot of the repository was taken.
+    HG_ASSIGN_OR_RETURN(auto fresh, hg::Repository::open(repositoryRoot_));
+    std::shared_ptr<const hg::Repository> shared(std::move(fresh));
+    objects_->setRepository(shared);
+    repo = shared;
+    found = repo->lookup(rev);
+    if (!found.ok()) return std::move(found).takeError();
+  }
+  if (found->isNull()) return hg::Node();
+  return repo->changelog().revlog().node(*found);
+}
+
+Result<store::TreeId> StatusEngine::treeOf(const hg::Node& node) {
+  auto cached = trees_.find(node);
+  if (cached != trees_.end()) return cached->second;
+  HG_ASSIGN_OR_RETURN(hg::Node resolved, resolve(node.hex()));
+  auto repo = objects_->repo();
+  HG_ASSIGN_OR_RETURN(hg::Revision rev, repo->lookup(resolved.hex()));
+  HG_ASSIGN_OR_RETURN(store::TreeId tree, objects_->importCommit(rev));
+  trees_.emplace(node, tree);
+  return tree;
+}
+
+Result<control::StatusReply> StatusEngine::status(const control::StatusRequest& request) {
+  MutexLock lock(mutex_);
+  control::StatusReply result;
+  HG_RETURN_IF_ERROR(dirstate_.refresh(request.clean));
+  // Like hg, read .hgignore only when unknown or ignored files are asked
+  // for (a broken one must not break `hg diff`).
+  bool needIgnore = request.unknown || request.ignored;
+  if (needIgnore) {
+    HG_RETURN_IF_ERROR(refreshIgnore());
+    for (const auto& w : ignore_->warnings()) result.warnings.push_back(w);
+  }
+  useIgnore_ = needIgnore && !ignore_->empty();
+  ignoreDirs_.clear();
+  result.p1 = dirstate_.p1().hex();
+  hg::Node base = dirstate_.p1();
+  if (request.rev) {
+    HG_ASSIGN_OR_RETURN(base, resolve(*request.rev));
+  }
+  std::optional<store::TreeId> baseTree;
+  if (!base.isNull()) {
+    HG_ASSIGN_OR_RETURN(baseTree, treeOf(base));
+  }
+  fs::DiffOptions options;
+  // Against another revision, tracked files may sit in ignored directories
+  // that revision lacks: list everything, and ignore untracked files below.
+  if (useIgnore_ && !request.rev) {
+    options.ignored = [this](ByteView path) NO_THREAD_SAFETY_ANALYSIS {
+      // Called by diff() below, inside status(): mutex_ is held.
+      return ignore_->ignored(path, ignoreDirs_);
+    };
+  }
+  options.listIgnored = request.ignored;
+  HG_ASSIGN_OR_RETURN(fs::WorkingDiff diff, fs_.diff(baseTree, options));
+  if (request.rev) {
+    HG_RETURN_IF_ERROR(combineWithRev(diff, request, result));
+  } else {
+    HG_RETURN_IF_ERROR(combineWithP1(diff, request, result));
+  }
+  if (request.clean) {
+    std::set<Bytes, std::less<>> listed;
+    for (auto* l : {&result.modified, &result.added, &result.removed, &result.deleted}) {
+      listed.insert(l->begin(), l->end());
+    }
+    for (const auto& p : dirstate_.normal()) {
+      if (!listed.count(p)) result.clean.push_back(p);
+    }
+  }
+  if (!request.unknown) result.unknown.clear();
+  for (auto* l : {&result.modified, &result.added, &result.removed, &result.deleted,
+                  &result.unknown, &result.ignored, &result.clean}) {
+    std::sort(l->begin(), l->end());
+    l->erase(std::unique(l->begin(), l->end()), l->end());
+  }
+  if (!request.rev) {
+    std::set<Bytes, std::less<>> shown(result.added.begin(), result.added.end());
+    shown.insert(result.modified.begin(), result.modified.end());
+    shown.insert(result.deleted.begin(), result.deleted.end());
+    for (const auto& [dest, source] : dirstate_.copies()) {
+      if (shown.count(dest)) result.copies.emplace_back(dest, source);
+    }
+  } else if (baseTree) {
+    std::optional<store::TreeId> p1Tree;
+    if (!dirstate_.p1().isNull()) {
+      HG_ASSIGN_OR_RETURN(p1Tree, treeOf(dirstate_.p1()));
+    }
+    HG_ASSIGN_OR_RETURN(result.copies, copiesAgainst(*objects_, p1Tree, *baseTree,
+                                                     dirstate_.copies(), result.added));
+  }
+  return result;
+}
+
+// The working copy against p1 (plain hg status): a path the mount and p1
+// disagree on is M, A, R, !, ? or I by its dirstate entry.
+Status StatusEngine::combineWithP1(const fs::WorkingDiff& diff,
+                                   const control::StatusRequest& request,
+                                   control::StatusReply& result) {
+  (void)request;
+  const auto& special = dirstate_.special();
+  std::set<Bytes, std::less<>> handled;
+  // A path the mount and the base disagree on, present in the mount.
+  auto present = [&](const Bytes& path, bool inBase, bool ignoredPath) {
+    auto it = special.find(path);
+    if (it == special.end()) {
+      if (inBase) {
+        result.modified.push_back(path);
+      } else if (ignoredPath) {
+        result.ignored.push_back(path);
+      } else {
+        result.unknown.push_back(path);
+      }
+      return;
+    }
+    handled.insert(path);
+    switch (it->second.state) {
+      case 'a':
+        result.added.push_back(path);
+        break;
+      case 'r':
+        result.removed.push_back(path);
+        break;
+      default:  // 'm', 'n' from p2 or copied
+        result.modified.push_back(path);
+        break;
+    }
+  };
+  for (const auto& p : diff.modified) present(p, true, false);
+  for (const auto& p : diff.added) present(p, false, false);
+  for (const auto& p : diff.addedIgnored) present(p, false, true);
+  for (const auto& p : diff.removed) {
+    auto it = special.find(p);
+    if (it != special.end()) {
+      handled.insert(p);
+      if (it->second.state == 'r') {
+        result.removed.push_back(p);
+        continue;
+      }
+    }
+    result.deleted.push_back(p);
+  }
+  // Special entries whose file the diff did not mention (equal to the base,
+  // ignored and not listed, or absent from both).
+  for (const auto& [path, entry] : special) {
+    if (handled.count(path)) continue;
+    if (entry.state == 'r') {
+      result.removed.push_back(path);
+      continue;
+    }
+    HG_ASSIGN_OR_RETURN(bool there, fs_.fileExists(path));
+    if (!there) {
+      result.deleted.push_back(path);
+    } else if (entry.state == 'a') {
+      result.added.push_back(path);
+    } else {
+      result.modified.push_back(path);
+    }
+  }
+  return okStatus();
+}
+
+// Working copy against another revision (hg status --rev REV): a file the
+// working copy tracks (in p1 unless removed, or added) and REV disagree on
+// is M, A or R; a tracked file missing from disk is !.
+Status StatusEngine::combineWithRev(const fs::WorkingDiff& diff,
+                                    const control::StatusRequest& request,
+                                    control::StatusReply& result) {
+  const auto& special = dirstate_.special();
+  std::set<Bytes, std::less<>> handled;
+  std::optional<store::TreeId> p1Tree;
+  if (!dirstate_.p1().isNull()) {
+    HG_ASSIGN_OR_RETURN(p1Tree, treeOf(dirstate_.p1()));
+  }
+  // -1: removed from tracking ('r'); 0: untracked; 1: tracked.
+  auto tracking = [&](const Bytes& path) -> Result<int> {
+    auto it = special.find(path);
+    if (it != special.end()) return it->second.state == 'r' ? -1 : 1;
+    if (!p1Tree) return 0;
+    HG_ASSIGN_OR_RETURN(auto e, objects_->findEntry(*p1Tree, path));
+    return e && !e->isDirectory() ? 1 : 0;
+  };
+  for (const auto& p : diff.modified) {
+    handled.insert(p);
+    HG_ASSIGN_OR_RETURN(int t, tracking(p));
+    if (t == 1) {
+      result.modified.push_back(p);
+    } else {
+      result.removed.push_back(p);
+      if (t == 0) result.unknown.push_back(p);
+    }
+  }
+  for (const auto& list : {&diff.added, &diff.addedIgnored}) {
+    for (const auto& p : *list) {
+      handled.insert(p);
+      HG_ASSIGN_OR_RETURN(int t, tracking(p));
+      if (t == 1) {
+        result.added.push_back(p);
+      } else if (t == 0) {
+        if (isIgnored(p)) {
+          if (request.ignored) result.ignored.push_back(p);
+        } else {
+          result.unknown.push_back(p);
+        }
+      }
+    }
+  }
+  for (const auto& p : diff.removed) {
+    handled.insert(p);
+    HG_ASSIGN_OR_RETURN(int t, tracking(p));
+    (t == 1 ? result.deleted : result.removed).push_back(p);
+  }
+  // Tracked files missing from disk are ! whatever REV holds (hg takes
+  // them from the working copy's own status): those REV lacks are not in
+  // the diff above.
+  if (p1Tree) {
+    HG_ASSIGN_OR_RETURN(fs::WorkingDiff fromP1, fs_.diff(p1Tree, fs::DiffOptions{}));
+    for (const auto& p : fromP1.removed) {
+      if (handled.count(p)) continue;
+      auto it = special.find(p);
+      if (it != special.end() && it->second.state == 'r') continue;
+      handled.insert(p);
+      result.deleted.push_back(p);
+    }
+  }
+  // Files equal in REV and on disk that the working copy does not track.
+  for (const auto& [path, entry] : special) {
+    if (handled.count(path)) continue;
+    HG_ASSIGN_OR_RETURN(bool there, fs_.fileExists(path));
+    if (entry.state == 'r') {
+      if (there) result.removed.push_back(path);
+    } else if (!there) {
+      result.deleted.push_back(path);
+    } else if (entry.state == 'a') {
+      // Not in the diff and on disk: REV has it with these bytes, unless
+      // it is ignored (then the diff did not list it).
+      if (isIgnored(path)) result.added.push_back(path);
+    }
+  }
+  return okStatus();
+}
+
+}  // namespace hgvfs::status

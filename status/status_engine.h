@@ -1,0 +1,78 @@
+#pragma once
+// `hg status` from the filesystem's own record: the mount's difference
+// from the dirstate's first parent (fs::FileSystem::diff), combined with the
+// dirstate's non-normal entries (added, removed, merged, copies, second
+// parent) the way Mercurial combines them, and with .hgignore.
+//
+// The dirstate is the client's own `.hg/dirstate`, re-read only when the
+// file changed (dirstate_cache.h); p1 comes from it, so commits and updates
+// made by stock hg are followed with no help. The ignore rules are re-read
+// when `.hgignore` (read through the mount) or the hgrc changed.
+//
+// Cost: the materialized part of the mount, the changed subtrees and the
+// dirstate's non-normal entries — not the size of the repository (except
+// that a changed .hg/dirstate is scanned once, in C++, and `clean` lists
+// every tracked file).
+//
+// Thread rules: status() may be called from any thread; calls are
+// serialized by mutex_. Lock order: mutex_ is taken before the
+// FileSystem's namespace lock (status() holds it while fs::FileSystem::diff
+// and fileExists take theirs), never after.
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/thread_annotations.h"
+#include "control/server.h"
+#include "fs/file_system.h"
+#include "match/ignore.h"
+#include "status/dirstate_cache.h"
+
+namespace hgvfs::status {
+
+// A control::Handler: the daemon hands the engine to the control server,
+// which answers `status` requests with it.
+class StatusEngine : public control::Handler {
+ public:
+  // `dotHg`: the client's .hg directory; `mountPoint`: where .hgignore is
+  // read from.
+  StatusEngine(fs::FileSystem& fs, std::shared_ptr<store::ObjectStore> objects,
+               std::string repositoryRoot, std::string dotHg, std::string mountPoint);
+
+  // The status asked for; `rev` compares with that revision instead of p1.
+  // Every list sorted bytewise; copies (destination, source) sorted.
+  Result<control::StatusReply> status(const control::StatusRequest& request) override
+      EXCLUDES(mutex_);
+
+ private:
+  // The two ways of combining the mount's diff with the dirstate.
+  Status combineWithP1(const fs::WorkingDiff& diff, const control::StatusRequest& request,
+                       control::StatusReply& result) REQUIRES(mutex_);
+  Status combineWithRev(const fs::WorkingDiff& diff, const control::StatusRequest& request,
+                        control::StatusReply& result) REQUIRES(mutex_);
+  Status refreshIgnore() REQUIRES(mutex_);
+  bool isIgnored(ByteView path) REQUIRES(mutex_);
+  Result<store::TreeId> treeOf(const hg::Node& node) REQUIRES(mutex_);
+  Result<hg::Node> resolve(const std::string& rev) REQUIRES(mutex_);
+
+  fs::FileSystem& fs_;
+  std::shared_ptr<store::ObjectStore> objects_;
+  const std::string repositoryRoot_;
+  const std::string dotHg_;
+  const std::string mountPoint_;
+  Mutex mutex_;
+  DirstateCache dirstate_ GUARDED_BY(mutex_);
+  std::optional<match::IgnoreMatcher> ignore_ GUARDED_BY(mutex_);
+  std::string ignoreIdentity_ GUARDED_BY(mutex_);
+  match::IgnoreDirCache ignoreDirs_ GUARDED_BY(mutex_);  // for one status call
+  bool useIgnore_ GUARDED_BY(mutex_) = false;            // for one status call
+  std::map<hg::Node, store::TreeId> trees_ GUARDED_BY(mutex_);
+};
+
+// The `[ui] ignore` / `ignore.*` values of an hgrc, in hg's order.
+std::vector<std::string> uiIgnoreValues(const std::string& hgrc);
+
+}  // namespace hgvfs::status
