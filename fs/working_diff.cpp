@@ -265,16 +265,7 @@ Status FileSystem::runPlan(DiffPlan& plan) {
 }
 
 Status FileSystem::listTree(const store::TreeId& tree, const Bytes& path, std::vector<Bytes>& out) {
-  HG_ASSIGN_OR_RETURN(auto t, treeOf(tree.raw()));
-  for (const auto& e : t->entries()) {
-    Bytes child = join(path, e.name);
-    if (e.isDirectory()) {
-      HG_RETURN_IF_ERROR(listTree(e.treeId(), child, out));
-    } else {
-      out.push_back(std::move(child));
-    }
-  }
-  return okStatus();
+  return objects_->listFiles(tree, path, out);
 }
 
 Result<bool> FileSystem::sameFile(const OverlayEntry& mine, const store::TreeEntry& base,

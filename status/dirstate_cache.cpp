@@ -6,7 +6,7 @@
 
 namespace hgvfs::status {
 
-Status DirstateCache::refresh(bool wantNormal) {
+Status DirstateCache::refresh(bool wantNormal, const FilesOf& p1Files) {
   struct stat st {};
   if (::stat(path_.c_str(), &st) != 0) {
     int err = errno;
@@ -19,6 +19,7 @@ Status DirstateCache::refresh(bool wantNormal) {
   std::map<Bytes, hg::DirstateEntry, std::less<>> special;
   std::map<Bytes, Bytes, std::less<>> copies;
   std::vector<Bytes> normal;
+  std::vector<ByteView> listed;  // every path, viewing `data`
   auto parents = hg::visitDirstateV1(
       data,
       [&](const hg::DirstateEntryView& v) {
@@ -27,9 +28,20 @@ Status DirstateCache::refresh(bool wantNormal) {
           special.emplace(Bytes(v.path), hg::DirstateEntry::from(v));
         }
         if (wantNormal && v.state == 'n') normal.emplace_back(v.path);
+        listed.push_back(v.path);
       },
       path_);
   if (!parents.ok()) return std::move(parents).takeError();
+  std::vector<Bytes> untracked;
+  if (!parents->first.isNull()) {
+    HG_ASSIGN_OR_RETURN(std::vector<Bytes> files, p1Files(parents->first));
+    std::sort(files.begin(), files.end());
+    std::sort(listed.begin(), listed.end());
+    std::set_difference(files.begin(), files.end(), listed.begin(), listed.end(),
+                        std::back_inserter(untracked),
+                        [](ByteView a, ByteView b) { return a < b; });
+  }
+  untrackedInP1_ = std::move(untracked);
   p1_ = parents->first;
   p2_ = parents->second;
   special_ = std::move(special);

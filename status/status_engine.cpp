@@ -88,7 +88,15 @@ Result<store::TreeId> StatusEngine::treeOf(const hg::Node& node) {
 Result<control::StatusReply> StatusEngine::status(const control::StatusRequest& request) {
   MutexLock lock(mutex_);
   control::StatusReply result;
-  HG_RETURN_IF_ERROR(dirstate_.refresh(request.clean));
+  HG_RETURN_IF_ERROR(dirstate_.refresh(
+      request.clean,
+      [this](const hg::Node& p1) NO_THREAD_SAFETY_ANALYSIS -> Result<std::vector<Bytes>> {
+        // Called by refresh() just above: mutex_ is held.
+        HG_ASSIGN_OR_RETURN(store::TreeId tree, treeOf(p1));
+        std::vector<Bytes> files;
+        HG_RETURN_IF_ERROR(objects_->listFiles(tree, Bytes(), files));
+        return files;
+      }));
   // Like hg, read .hgignore only when unknown or ignored files are asked
   // for (a broken one must not break `hg diff`).
   bool needIgnore = request.unknown || request.ignored;
@@ -119,7 +127,7 @@ Result<control::StatusReply> StatusEngine::status(const control::StatusRequest& 
   options.listIgnored = request.ignored;
   HG_ASSIGN_OR_RETURN(fs::WorkingDiff diff, fs_.diff(baseTree, options));
   if (request.rev) {
-    HG_RETURN_IF_ERROR(combineWithRev(diff, request, result));
+    HG_RETURN_IF_ERROR(combineWithRev(diff, baseTree, request, result));
   } else {
     HG_RETURN_IF_ERROR(combineWithP1(diff, request, result));
   }
@@ -164,9 +172,21 @@ Status StatusEngine::combineWithP1(const fs::WorkingDiff& diff,
   (void)request;
   const auto& special = dirstate_.special();
   std::set<Bytes, std::less<>> handled;
+  // An untracked file, on disk.
+  auto untrackedFile = [&](const Bytes& path) {
+    if (!isIgnored(path)) {
+      result.unknown.push_back(path);
+    } else if (request.ignored) {
+      result.ignored.push_back(path);
+    }
+  };
   // A path the mount and the base disagree on, present in the mount.
   auto present = [&](const Bytes& path, bool inBase, bool ignoredPath) {
     auto it = special.find(path);
+    if (it == special.end() && inBase && dirstate_.isUntrackedInP1(path)) {
+      untrackedFile(path);
+      return;
+    }
     if (it == special.end()) {
       if (inBase) {
         result.modified.push_back(path);
@@ -202,7 +222,15 @@ Status StatusEngine::combineWithP1(const fs::WorkingDiff& diff,
         continue;
       }
     }
+    if (dirstate_.isUntrackedInP1(p)) continue;  // not tracked, not on disk: nothing
     result.deleted.push_back(p);
+  }
+  // Untracked files of p1 the diff did not mention: on disk as in p1.
+  for (const auto& p : dirstate_.untrackedInP1()) {
+    if (!std::binary_search(diff.modified.begin(), diff.modified.end(), p) &&
+        !std::binary_search(diff.removed.begin(), diff.removed.end(), p)) {
+      untrackedFile(p);
+    }
   }
   // Special entries whose file the diff did not mention (equal to the base,
   // ignored and not listed, or absent from both).
@@ -228,6 +256,7 @@ Status StatusEngine::combineWithP1(const fs::WorkingDiff& diff,
 // working copy tracks (in p1 unless removed, or added) and REV disagree on
 // is M, A or R; a tracked file missing from disk is !.
 Status StatusEngine::combineWithRev(const fs::WorkingDiff& diff,
+                                    const std::optional<store::TreeId>& revTree,
                                     const control::StatusRequest& request,
                                     control::StatusReply& result) {
   const auto& special = dirstate_.special();
@@ -244,8 +273,32 @@ Status StatusEngine::combineWithRev(const fs::WorkingDiff& diff,
     HG_ASSIGN_OR_RETURN(auto e, objects_->findEntry(*p1Tree, path));
     return e && !e->isDirectory() ? 1 : 0;
   };
-  for (const auto& p : diff.modified) {
+  // Files of p1 the dirstate does not list: hg's working manifest still
+  // holds them with p1's node (nothing in the status against p1 names
+  // them), so they compare with REV by node, whatever is on disk; on disk
+  // they are also unknown (or ignored).
+  for (const auto& p : dirstate_.untrackedInP1()) {
     handled.insert(p);
+    HG_ASSIGN_OR_RETURN(auto inP1, objects_->findEntry(*p1Tree, p));
+    std::optional<store::TreeEntry> inRev;
+    if (revTree) {
+      HG_ASSIGN_OR_RETURN(inRev, objects_->findEntry(*revTree, p));
+    }
+    if (!inRev || inRev->isDirectory()) {
+      result.added.push_back(p);
+    } else if (inP1 && (inP1->id != inRev->id || inP1->kind != inRev->kind)) {
+      result.modified.push_back(p);
+    }
+    HG_ASSIGN_OR_RETURN(bool there, fs_.fileExists(p));
+    if (!there) continue;
+    if (!isIgnored(p)) {
+      result.unknown.push_back(p);
+    } else if (request.ignored) {
+      result.ignored.push_back(p);
+    }
+  }
+  for (const auto& p : diff.modified) {
+    if (!handled.insert(p).second) continue;
     HG_ASSIGN_OR_RETURN(int t, tracking(p));
     if (t == 1) {
       result.modified.push_back(p);
@@ -256,7 +309,7 @@ Status StatusEngine::combineWithRev(const fs::WorkingDiff& diff,
   }
   for (const auto& list : {&diff.added, &diff.addedIgnored}) {
     for (const auto& p : *list) {
-      handled.insert(p);
+      if (!handled.insert(p).second) continue;
       HG_ASSIGN_OR_RETURN(int t, tracking(p));
       if (t == 1) {
         result.added.push_back(p);
@@ -270,7 +323,7 @@ Status StatusEngine::combineWithRev(const fs::WorkingDiff& diff,
     }
   }
   for (const auto& p : diff.removed) {
-    handled.insert(p);
+    if (!handled.insert(p).second) continue;
     HG_ASSIGN_OR_RETURN(int t, tracking(p));
     (t == 1 ? result.deleted : result.removed).push_back(p);
   }
@@ -287,18 +340,16 @@ Status StatusEngine::combineWithRev(const fs::WorkingDiff& diff,
       result.deleted.push_back(p);
     }
   }
-  // Files equal in REV and on disk that the working copy does not track.
-  for (const auto& [path, entry] : special) {
-    if (handled.count(path)) continue;
-    HG_ASSIGN_OR_RETURN(bool there, fs_.fileExists(path));
-    if (entry.state == 'r') {
-      if (there) result.removed.push_back(path);
-    } else if (!there) {
-      result.deleted.push_back(path);
-    } else if (entry.state == 'a') {
-      // Not in the diff and on disk: REV has it with these bytes, unless
-      // it is ignored (then the diff did not list it).
-      if (isIgnored(path)) result.added.push_back(path);
+  // hg drops unknown and ignored files that REV has once anything is
+  // removed (context._buildstatus).
+  if (!result.removed.empty() && revTree) {
+    for (auto* list : {&result.unknown, &result.ignored}) {
+      std::vector<Bytes> kept;
+      for (auto& p : *list) {
+        HG_ASSIGN_OR_RETURN(auto inRev, objects_->findEntry(*revTree, p));
+        if (!inRev || inRev->isDirectory()) kept.push_back(std::move(p));
+      }
+      *list = std::move(kept);
     }
   }
   return okStatus();

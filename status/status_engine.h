@@ -51,8 +51,9 @@ class StatusEngine : public control::Handler {
   // The two ways of combining the mount's diff with the dirstate.
   Status combineWithP1(const fs::WorkingDiff& diff, const control::StatusRequest& request,
                        control::StatusReply& result) REQUIRES(mutex_);
-  Status combineWithRev(const fs::WorkingDiff& diff, const control::StatusRequest& request,
-                        control::StatusReply& result) REQUIRES(mutex_);
+  Status combineWithRev(const fs::WorkingDiff& diff, const std::optional<store::TreeId>& revTree,
+                        const control::StatusRequest& request, control::StatusReply& result)
+      REQUIRES(mutex_);
   Status refreshIgnore() REQUIRES(mutex_);
   bool isIgnored(ByteView path) REQUIRES(mutex_);
   Result<store::TreeId> treeOf(const hg::Node& node) REQUIRES(mutex_);

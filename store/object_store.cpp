@@ -265,4 +265,17 @@ Result<std::optional<TreeEntry>> ObjectStore::findEntry(const TreeId& root, Byte
   }
 }
 
+Status ObjectStore::listFiles(const TreeId& root, const Bytes& prefix, std::vector<Bytes>& out) {
+  HG_ASSIGN_OR_RETURN(auto t, tree(root));
+  for (const auto& e : t->entries()) {
+    Bytes child = prefix.empty() ? e.name : prefix + "/" + e.name;
+    if (e.isDirectory()) {
+      HG_RETURN_IF_ERROR(listFiles(e.treeId(), child, out));
+    } else {
+      out.push_back(std::move(child));
+    }
+  }
+  return okStatus();
+}
+
 }  // namespace hgvfs::store

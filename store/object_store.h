@@ -85,6 +85,9 @@ class ObjectStore {
   // The entry at `path` ('/'-separated, relative to `root`), file or
   // directory; nullopt when there is none. One tree load per component.
   Result<std::optional<TreeEntry>> findEntry(const TreeId& root, ByteView path);
+  // Appends every file below `root` to `out`, each as `prefix/path` (just
+  // `path` when `prefix` is empty), depth first in tree order.
+  Status listFiles(const TreeId& root, const Bytes& prefix, std::vector<Bytes>& out);
   // The content of file revision `node` of tracked path `path`.
   Result<std::shared_ptr<const Bytes>> blob(ByteView path, const hg::Node& node)
       EXCLUDES(repoMutex_, largeMutex_, queueMutex_);

@@ -46,6 +46,7 @@ Environment:
 """
 
 import atexit
+import collections
 import difflib
 import errno
 import os
@@ -199,9 +200,71 @@ def make_template(repo):
     os.symlink('README', j('link'))
     hg('commit', '-qA', '-d', '0 0', '-m', 'r3')
     revs['start'] = node()
+
+    # Descendants of `start` (revisions 4, 5, 6) that change most files, and
+    # one more revision on `other` (7) that changes the same ones: an update
+    # or a merge then meets the random edits and removals of the working copy
+    # (local modified/removed against other changed/deleted).
+    for i, rev in enumerate(CHAIN):
+        for path, change in rev:
+            p = j(path)
+            if change == 'remove':
+                hg('remove', '-q', path)
+            elif change == 'link':
+                os.unlink(p)
+                os.symlink((b'docs', b'', b'src/util/helper.h')[i], p)
+            elif change == 'chmod':
+                os.chmod(p, os.stat(p).st_mode ^ 0o111)
+            else:
+                os.makedirs(os.path.dirname(p), exist_ok=True)
+                old = open(p, 'rb').read() if os.path.exists(p) else b''
+                write(p, change(old, i))
+        hg('commit', '-qA', '-d', '0 0', '-m', 'chain %d' % (i + 4))
+        revs['chain%d' % (i + 4)] = node()
+    hg('update', '-q', '-r', revs['other'])
+    for path, change in OTHER_CHANGES:
+        write(j(path), change(open(j(path), 'rb').read(), 9))
+    hg('commit', '-qA', '-d', '0 0', '-m', 'other 7')
+    revs['other7'] = node()
+    hg('update', '-q', '-r', revs['start'])
     # A clone makes them public: the mounted repository must agree (amend).
     hg('phase', '-q', '--public', '-r', 'all()')
     return revs
+
+
+def _line(old, i):
+    """Changes one line in the middle (merges of nearby edits conflict)."""
+    lines = old.split(b'\n')
+    k = len(lines) // 2
+    lines[k:k + 1] = [b'chain %d: %s' % (i, lines[k])]
+    return b'\n'.join(lines)
+
+
+def _top(old, i):
+    return b'chain %d\n' % i + old
+
+
+def _tail(old, i):
+    return old + b'tail %d\n' % i
+
+
+_EDITS = ['README', 'Makefile', 'src/main.c', 'src/util/helper.c', 'src/util/helper.h',
+          'docs/guide/intro.txt', 'lib/sp ace.txt', 'lib/empty', 'empty-ish/.keep',
+          'docs/guide/deep/er/new.txt',
+          b'lib/caf\xc3\xa9'.decode('utf-8', 'surrogateescape'),
+          b'lib/lat\xe9'.decode('utf-8', 'surrogateescape')]
+CHAIN = [
+    [(p, _line) for p in _EDITS] + [('bin/run.sh', 'chmod'), ('link', 'link'),
+                                    ('docs/guide/deep/er/r4.txt', _tail)],
+    [(p, _top) for p in _EDITS[:6]] + [('lib/sp ace.txt', 'remove'), ('pkg/mod.c', _tail),
+                                       ('src/extra2.c', _line), ('Makefile', 'chmod')],
+    [(p, _tail) for p in _EDITS if p != 'lib/sp ace.txt'] + [
+        ('link', 'link'), ('docs/guide/deep/er/r4.txt', 'remove'), ('pkg/mod.c', _line)],
+]
+# Paths the chain changes: the ones a removal before an update is about.
+CHAIN_PATHS = sorted({os.fsencode(p) for rev in CHAIN for p, _ in rev})
+OTHER_CHANGES = [(p, _line) for p in ('src/main.c', 'src/util/helper.c', 'docs/guide/intro.txt',
+                                      'Makefile', 'README')]
 
 
 # --- trees --------------------------------------------------------------------
@@ -343,12 +406,30 @@ def content(rng):
     return b''.join(rng.choice(WORDS) + rng.choice([b' ', b'\n']) for _ in range(n))
 
 
-class State:
-    """What the planner sees: B's tree and B's last status."""
+def merge_state(root):
+    """(p2 is set, a merge state exists) in a normal checkout."""
+    dot_hg = os.path.join(root, '.hg')
+    try:
+        with open(os.path.join(dot_hg, 'dirstate'), 'rb') as f:
+            head = f.read(12 + 64)
+    except FileNotFoundError:
+        head = b''
+    # mercurial/dirstateutils/docket.py (v2: marker, then 32-byte parents)
+    # and mercurial/pure/parsers.py (v1: the two 20-byte parents first).
+    v2 = b'dirstate-v2\n'
+    p2 = head[len(v2) + 32:len(v2) + 52] if head.startswith(v2) else head[20:40]
+    merging = p2.strip(b'\0') != b''
+    return merging, os.path.exists(os.path.join(dot_hg, 'merge', 'state2'))
 
-    def __init__(self, tree, status):
+
+class State:
+    """What the planner sees: B's tree, B's last status and merge state."""
+
+    def __init__(self, tree, status, merging=False, mergestate=False):
         self.tree = tree
         self.status = status  # path -> status char
+        self.merging = merging
+        self.mergestate = mergestate
         self.files = [p for p, v in tree.items() if v[0] in ('file', 'link', 'nested .hg')]
         self.regular = [p for p, v in tree.items() if v[0] == 'file']
         self.links = [p for p, v in tree.items() if v[0] == 'link']
@@ -630,12 +711,14 @@ def op_hg_addremove(rng, s, step):
 
 def op_hg_revert(rng, s, step):
     backup = [] if rng.random() < 0.5 else ['--no-backup']
+    rev = ['-r', rng.choice(UPDATE_REVS)] if rng.random() < 0.4 else []
     if rng.random() < 0.4:
-        return 'hg revert --all %s' % backup, [hgcmd('revert', '--all', *backup)]
-    p = pick(rng, s.tracked + [p for p, c in s.status.items() if c == 'R'])
+        return 'hg revert --all %s %s' % (rev, backup), [hgcmd('revert', '--all', *(rev + backup))]
+    pool = s.tracked + [p for p, c in s.status.items() if c == 'R']
+    p = pick(rng, pool + (CHAIN_PATHS if rev else []))
     if p is None:
         return None
-    return 'hg revert %r %s' % (p, backup), [hgcmd('revert', *backup, p)]
+    return 'hg revert %s %r %s' % (rev, p, backup), [hgcmd('revert', *(rev + backup), p)]
 
 
 def op_hgignore(rng, s, step):
@@ -672,8 +755,15 @@ def op_amend(rng, s, step):
     return 'hg commit --amend', [hgcmd('commit', '--amend', '-d', '0 0', '-m', 'amend %d' % step)]
 
 
+UPDATE_REVS = ['0', '1', '2', '3', '4', '5', '6', '7', 'other', 'default', '.^', '.~2', 'tip',
+               'p1()']
+# Mostly descendants of `start` that change what the working copy may have
+# changed: updates that carry local changes through a merge.
+CARRY_REVS = ['4', '5', '6', '6', 'default', 'tip', '.^', '3']
+
+
 def op_update(rng, s, step):
-    rev = rng.choice(['0', '1', '2', '3', 'other', 'default', '.^', 'tip', 'p1()'])
+    rev = rng.choice(UPDATE_REVS)
     r = rng.random()
     if r < 0.2:
         return 'hg update -C %s' % rev, [hgcmd('update', '-C', '-r', rev)]
@@ -682,10 +772,111 @@ def op_update(rng, s, step):
     return 'hg update %s' % rev, [hgcmd('update', '-r', rev)]
 
 
+def update_args(rng, rev=None, local_bias=0.5):
+    """An update that merges local changes, or refuses them (--check).
+    Without --merge, hg refuses one to a revision that is neither an
+    ancestor nor a descendant (after a commit here: 4-6 are off the line)."""
+    rev = rev or rng.choice(CARRY_REVS)
+    r = rng.random()
+    tool = ':local' if rng.random() < local_bias else ':other'
+    if r < 0.3:
+        return ['update', '-r', rev, '--tool', tool]
+    if r < 0.6:
+        return ['update', '--merge', '-r', rev, '--tool', tool]
+    if r < 0.7:
+        return ['update', '--check', '-r', rev]
+    if r < 0.85:
+        # No tool: HGMERGE=internal:fail leaves conflicts unresolved, and
+        # the changed/deleted prompts take their non-interactive default.
+        return ['update'] + rng.choice([[], ['-r', rev], ['--merge', '-r', rev]])
+    return ['update'] + rng.choice([[], ['--merge']]) + [
+        '-r', rev, '--tool', rng.choice([':merge', ':union', ':fail'])]
+
+
+def op_update_tool(rng, s, step):
+    args = update_args(rng)
+    return 'hg %s' % ' '.join(args), [hgcmd(*args)]
+
+
+def pick_chain_path(rng, s, codes):
+    cands = [p for p in CHAIN_PATHS if s.status.get(p, '') in codes]
+    if cands and rng.random() < 0.85:
+        return rng.choice(cands)
+    return pick(rng, [p for p in s.tracked if s.status[p] in codes])
+
+
+def op_remove_update(rng, s, step):
+    """hg remove of a file the target revision changes, then an update:
+    local removed / other changed."""
+    p = pick_chain_path(rng, s, 'MAC!')
+    if p is None:
+        return None
+    flags = ['-f'] if rng.random() < 0.3 else []
+    # :local keeps the removal: the case stock hg lists nowhere.
+    args = update_args(rng, rng.choice(['4', '5', '6', '6', 'default', 'tip', '.^']), 0.7)
+    if rng.random() < 0.2:
+        args = ['update']  # the tip of the branch: plain, prompt answered
+    return 'hg remove %s %r; hg %s' % (flags, p, ' '.join(args)), [
+        hgcmd('remove', *flags, p), hgcmd(*args)]
+
+
+def op_edit_update(rng, s, step):
+    """A local edit (or deletion) of a file the target changes or removes,
+    then an update: local modified / other changed or deleted."""
+    p = pick_chain_path(rng, s, 'MAC')
+    if p is None or s.tree.get(p, ('',))[0] != 'file':
+        return None
+    if rng.random() < 0.2:
+        first = ('unlink', p)
+    else:
+        first = ('append', p, b'local %d\n' % step)
+    args = update_args(rng)
+    return '%s %r; hg %s' % (first[0], p, ' '.join(args)), [first, hgcmd(*args)]
+
+
+def op_update_clean(rng, s, step):
+    rev = rng.choice(['.', '.', 'p2()', '3', '4', '5', '6', 'other'])
+    args = ['update', '-C'] + (['-r', rev] if rng.random() < 0.7 else [])
+    return 'hg %s' % ' '.join(args), [hgcmd(*args)]
+
+
 def op_merge(rng, s, step):
-    rev = rng.choice(['other', 'default', '1', '3'])
-    tool = rng.choice([':local', ':other', ':merge'])
-    return 'hg merge %s --tool %s' % (rev, tool), [hgcmd('merge', '-r', rev, '--tool', tool)]
+    rev = rng.choice(['other', 'default', '1', '3', '5', '6', '7'])
+    tool = rng.choice([':local', ':other', ':merge', ':union', ':fail', None])
+    args = ['merge', '-r', rev] + (['--tool', tool] if tool else [])
+    return 'hg %s' % ' '.join(args), [hgcmd(*args)]
+
+
+def op_merge_commit(rng, s, step):
+    """hg merge and its commit; local changes first committed (hg merge
+    refuses them), often enough that merges happen."""
+    rev = rng.choice(['other', '7', '6', 'default', '5'])
+    tool = rng.choice([':local', ':other', ':union'])
+    first = []
+    if rng.random() < 0.6:
+        first = [hgcmd('commit', '-A', '-d', '0 0', '-m', 'before merge %d' % step)]
+    return '%shg merge %s --tool %s; hg commit' % (
+        'hg commit -A; ' if first else '', rev, tool), first + [
+        hgcmd('merge', '-r', rev, '--tool', tool),
+        hgcmd('commit', '-d', '0 0', '-m', 'merge %d' % step)]
+
+
+def op_resolve(rng, s, step):
+    r = rng.random()
+    if r < 0.5:
+        args = ['resolve', '--all', '--tool', rng.choice([':local', ':other'])]
+    elif r < 0.7:
+        args = ['resolve', '--mark', '--all']
+    elif r < 0.8:
+        p = pick(rng, s.tracked + [p for p, c in s.status.items() if c == 'R'])
+        if p is None:
+            return None
+        args = ['resolve', rng.choice(['--mark', '--unmark']), p]
+    elif r < 0.9:
+        args = ['resolve', '--re-merge', '--all', '--tool', rng.choice([':merge', ':union'])]
+    else:
+        args = ['resolve', '--list']
+    return 'hg %s' % ' '.join(map(str, args)), [hgcmd(*args)]
 
 
 def op_purge(rng, s, step):
@@ -700,13 +891,25 @@ OPS = [
     (2, op_symlink_swap), (1, op_file_dir_swap), (1, op_mkdir), (1, op_nested_repo),
     (4, op_hg_add),
     (3, op_hg_remove), (2, op_hg_forget), (3, op_hg_copy), (3, op_hg_rename),
-    (1, op_hg_addremove), (2, op_hg_revert), (3, op_hgignore), (4, op_commit),
-    (1, op_amend), (3, op_update), (1, op_merge), (1, op_purge),
+    (1, op_hg_addremove), (3, op_hg_revert), (3, op_hgignore), (4, op_commit),
+    (1, op_amend), (3, op_update), (2, op_merge), (1, op_purge),
+    (6, op_update_tool), (8, op_remove_update), (4, op_edit_update), (2, op_update_clean),
+    (4, op_merge_commit), (2, op_resolve),
 ]
 
 
+# After `hg merge` (p2 set) or conflicts (a merge state): mostly what a user
+# does next, so that merges are committed, resolved or cleaned often.
+AFTER_MERGE = [(5, op_commit), (3, op_resolve), (2, op_update_clean)]
+AFTER_CONFLICT = [(3, op_resolve), (1, op_commit), (1, op_update_clean), (1, op_hg_revert)]
+
+
 def plan(rng, s, step, skip=()):
-    ops = [(w, op) for w, op in OPS if op.__name__[3:] not in skip]
+    ops = OPS
+    if (s.merging or s.mergestate) and rng.random() < 0.5:
+        ops = AFTER_MERGE if s.merging else AFTER_CONFLICT
+    ops = [(w, op) for w, op in ops if op.__name__[3:] not in skip] or \
+        [(w, op) for w, op in OPS if op.__name__[3:] not in skip]
     total = sum(w for w, _ in ops)
     for _ in range(100):
         x = rng.randrange(total)
@@ -760,6 +963,7 @@ class Seed:
         self.rng = random.Random(seed)
         self.log = []
         self.step = 0
+        self.stats = collections.Counter()
 
     def fail(self, what, details):
         msg = ['', '=' * 72, 'MISMATCH seed %d step %d: %s' % (self.seed, self.step, what),
@@ -875,9 +1079,10 @@ class Seed:
 
     def diff_round(self):
         h = self.h
-        args = [HG, 'diff', '--git']
-        res = run_all([(args, h.a), (args, h.b)])
-        self.compare('hg diff --git', res, ['hg (mount)', 'hg (checkout)'])
+        for args in ([HG, 'diff', '--git'], [HG, 'resolve', '--list'],
+                     [HG, 'log', '-r', 'parents()', '-T', '{rev}:{node}\n']):
+            res = run_all([(args, h.a), (args, h.b)])
+            self.compare(' '.join(args[1:]), res, ['hg (mount)', 'hg (checkout)'])
 
     def tree_round(self):
         ta, tb = walk(self.h.a), walk(self.h.b)
@@ -890,12 +1095,17 @@ class Seed:
         status = self.status_round(full=True)
         tree = self.tree_round()
         for self.step in range(1, steps + 1):
-            s = State(tree, status)
+            s = State(tree, status, *merge_state(h.b))
             desc, actions = plan(self.rng, s, self.step, h.skip_ops)
             self.log.append((self.step, desc))
             if h.verbose:
                 print('  seed %d step %d: %s' % (self.seed, self.step, desc), flush=True)
             ra, rb = apply_both(h.a, h.b, actions)
+            if h.verbose:
+                for act, res in zip(actions, rb):
+                    if act[0] == 'hg':
+                        print('      hg %s: exit %s %s' % (' '.join(act[1]), res[0], (
+                            res[1] + res[2]).decode('latin-1').strip().split('\n')[-1][:100]))
             if ra != rb:
                 lines = []
                 for act, x, y in zip(actions, ra, rb):
@@ -911,11 +1121,33 @@ class Seed:
                                  % victim[0]))
             full = self.step % CHECK_EVERY == 0 or self.step == steps
             status = self.status_round(full)
-            tree = walk(h.b)
+            tree = self.tree_round()
+            self.count(s, actions, rb, status)
             if full:
-                tree = self.tree_round()
                 self.diff_round()
                 self.variant_round(State(tree, status))
+
+    def count(self, s, actions, results, status):
+        """Counts how often the cases this test is about happened (printed
+        per seed, so that a change of the fixture or of the weights that
+        makes them rare shows)."""
+        cmds = [(a[1], r) for a, r in zip(actions, results) if a[0] == 'hg']
+        dirty = any(c in 'MAR!' for c in s.status.values())
+        for args, (rc, _, _) in cmds:
+            if args[0] == 'update' and '-C' not in args and dirty:
+                self.stats['update with local changes'] += 1
+            if args[0] == 'merge' and rc in (0, 1):
+                self.stats['merge'] += 1
+            if args[0] == 'commit' and s.merging and rc == 0:
+                self.stats['merge commit'] += 1
+            if args[0] == 'resolve' and s.mergestate:
+                self.stats['resolve'] += 1
+        if any(args[0] in ('update', 'merge') for args, _ in cmds):
+            # A file of p1's manifest that `hg status -A` does not list
+            # (the removed file an update --tool :local kept removed).
+            out = run([HG, 'files', '-0', '-r', '.'], self.h.b)[1]
+            if set(out.split(b'\0')[:-1]) - set(status):
+                self.stats['p1 file hg status does not list'] += 1
 
 
 class Harness:
@@ -1007,7 +1239,12 @@ def main():
         ts = time.time()
         try:
             h.setup_seed(seed)
-            Seed(h, seed).run(steps)
+            seed_run = Seed(h, seed)
+            try:
+                seed_run.run(steps)
+            finally:
+                print('seed %d: %s' % (seed, ', '.join(
+                    '%s %d' % kv for kv in sorted(seed_run.stats.items())) or 'no updates'))
             print('seed %d: %d steps passed (%.0fs)' % (seed, steps, time.time() - ts), flush=True)
         except Mismatch as e:
             print(e, flush=True)

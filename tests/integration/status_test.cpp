@@ -98,6 +98,28 @@ TEST_F(StatusTest, MatchesANormalCheckoutThroughEdits) {
   expectSameStatus("after .hgignore changed");
 }
 
+// The tracked set is the dirstate's, not p1's manifest: a file removed and
+// kept removed across an update that changes it (hg's "local removed, other
+// changed" answered with :local) is in p1 but untracked.
+TEST_F(StatusTest, FilesOfP1TheDirstateDropsAreUntracked) {
+  inBoth("/usr/bin/hg -q update 0 && /usr/bin/hg -q rm src/a.c");
+  expectSameStatus("after hg rm at revision 0");
+  inBoth("/usr/bin/hg -q update --tool :local -r 1");
+  expectSameStatus("after an update that keeps the removal");
+  expectSameStatus("the same, against revision 0", "--rev 0 -mardui");
+  // Back on disk with p1's bytes: unknown, not clean or modified.
+  inBoth("/usr/bin/hg cat -r 1 src/a.c > src/a.c");
+  expectSameStatus("the file back with p1's bytes");
+  expectSameStatus("the same, against revision 1", "--rev 1 -mardui");
+  inBoth("echo edited > src/a.c");
+  expectSameStatus("the file back with other bytes");
+  inBoth("printf 'syntax: glob\\n*.c\\n' > .hgignore");
+  expectSameStatus("the file ignored", "-A -C -i");
+  // A later update and commit behave as in the checkout.
+  inBoth("rm src/a.c && /usr/bin/hg -q update -r 0 && /usr/bin/hg -q update -r 1");
+  expectSameStatus("after updating away and back");
+}
+
 TEST_F(StatusTest, SurvivesRemountAndAKilledDaemon) {
   inBoth(
       "echo more >> src/a.c && echo x > untracked.txt && /usr/bin/hg cp -q src/a.c c2.c && "
