@@ -54,8 +54,10 @@ Status StatusEngine::refreshIgnore() {
   return okStatus();
 }
 
-bool StatusEngine::isIgnored(ByteView path) {
-  return useIgnore_ && ignore_->ignored(path, ignoreDirs_);
+std::function<bool(ByteView)> StatusEngine::ignoredPaths() {
+  const match::IgnoreMatcher* matcher = useIgnore_ ? &*ignore_ : nullptr;
+  match::IgnoreDirCache* dirs = &ignoreDirs_;
+  return [matcher, dirs](ByteView path) { return matcher && matcher->ignored(path, *dirs); };
 }
 
 Result<hg::Node> StatusEngine::resolve(const std::string& rev) {
@@ -119,10 +121,7 @@ Result<control::StatusReply> StatusEngine::status(const control::StatusRequest& 
   // Against another revision, tracked files may sit in ignored directories
   // that revision lacks: list everything, and ignore untracked files below.
   if (useIgnore_ && !request.rev) {
-    options.ignored = [this](ByteView path) NO_THREAD_SAFETY_ANALYSIS {
-      // Called by diff() below, inside status(): mutex_ is held.
-      return ignore_->ignored(path, ignoreDirs_);
-    };
+    options.ignored = ignoredPaths();
   }
   options.listIgnored = request.ignored;
   HG_ASSIGN_OR_RETURN(fs::WorkingDiff diff, fs_.diff(baseTree, options));
@@ -171,6 +170,11 @@ Status StatusEngine::combineWithP1(const fs::WorkingDiff& diff,
                                    control::StatusReply& result) {
   (void)request;
   const auto& special = dirstate_.special();
+  const std::vector<Bytes>& untracked = dirstate_.untrackedInP1();
+  auto isUntracked = [&untracked](ByteView path) {
+    return std::binary_search(untracked.begin(), untracked.end(), path);
+  };
+  auto isIgnored = ignoredPaths();
   std::set<Bytes, std::less<>> handled;
   // An untracked file, on disk.
   auto untrackedFile = [&](const Bytes& path) {
@@ -183,7 +187,7 @@ Status StatusEngine::combineWithP1(const fs::WorkingDiff& diff,
   // A path the mount and the base disagree on, present in the mount.
   auto present = [&](const Bytes& path, bool inBase, bool ignoredPath) {
     auto it = special.find(path);
-    if (it == special.end() && inBase && dirstate_.isUntrackedInP1(path)) {
+    if (it == special.end() && inBase && isUntracked(path)) {
       untrackedFile(path);
       return;
     }
@@ -222,11 +226,11 @@ Status StatusEngine::combineWithP1(const fs::WorkingDiff& diff,
         continue;
       }
     }
-    if (dirstate_.isUntrackedInP1(p)) continue;  // not tracked, not on disk: nothing
+    if (isUntracked(p)) continue;  // not tracked, not on disk: nothing
     result.deleted.push_back(p);
   }
   // Untracked files of p1 the diff did not mention: on disk as in p1.
-  for (const auto& p : dirstate_.untrackedInP1()) {
+  for (const auto& p : untracked) {
     if (!std::binary_search(diff.modified.begin(), diff.modified.end(), p) &&
         !std::binary_search(diff.removed.begin(), diff.removed.end(), p)) {
       untrackedFile(p);
@@ -260,6 +264,7 @@ Status StatusEngine::combineWithRev(const fs::WorkingDiff& diff,
                                     const control::StatusRequest& request,
                                     control::StatusReply& result) {
   const auto& special = dirstate_.special();
+  auto isIgnored = ignoredPaths();
   std::set<Bytes, std::less<>> handled;
   std::optional<store::TreeId> p1Tree;
   if (!dirstate_.p1().isNull()) {

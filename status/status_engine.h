@@ -19,6 +19,7 @@
 // FileSystem's namespace lock (status() holds it while fs::FileSystem::diff
 // and fileExists take theirs), never after.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -55,7 +56,9 @@ class StatusEngine : public control::Handler {
                         const control::StatusRequest& request, control::StatusReply& result)
       REQUIRES(mutex_);
   Status refreshIgnore() REQUIRES(mutex_);
-  bool isIgnored(ByteView path) REQUIRES(mutex_);
+  // Whether a path is ignored, for the status call under way (the answer
+  // reads state mutex_ guards: use it only while holding mutex_).
+  std::function<bool(ByteView)> ignoredPaths() REQUIRES(mutex_);
   Result<store::TreeId> treeOf(const hg::Node& node) REQUIRES(mutex_);
   Result<hg::Node> resolve(const std::string& rev) REQUIRES(mutex_);
 
