@@ -8,7 +8,9 @@
 // Patterns and -I/-X are Mercurial's (match/matcher.h), and what they let
 // through is what hg's own walk would show (match/dirstate_walk.h): the
 // daemon answers for the whole working copy and this filters its answer.
-// What is not done natively (filesets, --rev with patterns, subrepositories,
+// What is not done natively (filesets, --rev with patterns, --rev with
+// copies (hg traces them through every ancestor of each file revision),
+// subrepositories,
 // paths that reach through a symlink or into a nested repository, patterns
 // hg itself would crash on) is handed to stock `hg status` with the same
 // arguments, before anything is printed.
@@ -388,9 +390,9 @@ void addStatusCommand(CLI::App& app, StatusArgs& statusArgs, int& exitCode) {
   status->footer(
       "Patterns (hg help patterns) are matched natively: path:, relpath:, glob:, relglob:,\n"
       "rootglob:, rootfilesin:, re:, relre:, listfile:, listfile0:, include: and subinclude:,\n"
-      "as PATTERN and in -I/-X. Fileset patterns (set:), patterns with --rev, repositories\n"
-      "with subrepositories, and the few cases hg itself would fail on are handed to stock\n"
-      "`hg status` (found on PATH) with the same arguments.");
+      "as PATTERN and in -I/-X. Fileset patterns (set:), patterns with --rev, copies with\n"
+      "--rev (-C, -A), repositories with subrepositories, and the few cases hg itself would\n"
+      "fail on are handed to stock `hg status` (found on PATH) with the same arguments.");
   status->add_flag("-m,--modified", statusArgs.modified, "show only modified files");
   status->add_flag("-a,--added", statusArgs.added, "show only added files");
   status->add_flag("-r,--removed", statusArgs.removed, "show only removed files");
@@ -452,6 +454,10 @@ int statusCommand(const StatusArgs& args) {
   std::unique_ptr<match::Matcher> matcher;
   if (auto done = readPatterns(args, mountPoint, cwdRel, matcher)) return *done;
   Shown shown = whatToShow(args);
+  // Copies against another revision follow each file's whole filelog
+  // history in hg (copies.pathcopies); the daemon traces only the copy
+  // records on one line of it, so hg answers.
+  if (!args.rev.empty() && shown.copies) return runStockHg("copies with --rev");
 
   auto hgrc = Hgrc::read(mountPoint + "/.hg/hgrc");
   if (!hgrc.ok()) return fail(hgrc.error().message());

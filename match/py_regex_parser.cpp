@@ -1,6 +1,10 @@
 // Python 3.11 `re` for bytes patterns, translated to PCRE2 (see
 // py_regex_parser.h). Errors are thrown as PyReError inside this file only
 // and returned by parsePythonPattern.
+//
+// About 800 lines on purpose: one recursive-descent parser (one class, its
+// grammar in one place, as Python's sre_parse.py keeps it); splitting it
+// would scatter the grammar across files.
 
 #include "match/py_regex_parser.h"
 

@@ -8,18 +8,21 @@ revision with `hg clone` ("B"). Then applies the same seeded random sequence
 of operations to both trees: edits, appends, truncations, creations,
 deletions and renames of files and directories, chmod, symlink <-> file,
 file <-> directory, edits that restore the original bytes, hg
-add/remove/forget/copy/rename/addremove/revert/commit (--amend)/update/
-merge/purge (now and then with stock hg in A), .hgignore edits (valid and
-sometimes not), ignored and unknown files in new and in ignored
-directories, nested repositories. Every operation's results (errno of each system call; exit
+add/remove/forget/copy/rename/addremove/revert (-r)/commit (--amend)/
+update (-C, --check, --merge, --tool :local/:other, after hg remove of a file
+the target changes: revisions 4-7 of the fixture change most files)/merge and
+its commit/resolve (--all --tool, --mark)/purge (now and then with stock hg
+in A), .hgignore edits (valid and sometimes not), ignored and unknown files
+in new and in ignored directories, nested repositories. Every operation's results (errno of each system call; exit
 code, stdout and stderr of each hg command) must be the same in both trees.
 
 After every step `hg status -A -C` must print the same bytes in A (where
 the mount's .hg/hgrc enables the hgvfs extension; it must have used the
 daemon's answer) and in B, and `hgvfs status -A -C` in A must print them
-too. Every few steps also: the trees (every name, kind, mode, content and
-symlink target; .hg excluded), stock hg in A (`--config extensions.hgvfs=!`),
-`hg diff --git`, and one variant of status (from a subdirectory, with a
+too, and the trees must be equal (every name, kind, mode, content and
+symlink target; .hg excluded). Every few steps also: stock hg in A
+(`--config extensions.hgvfs=!`), `hg diff --git`, `hg resolve --list`, the
+parents, and one variant of status (from a subdirectory, with a
 pattern, with -I, against another revision, -0, -T json) in both trees and
 through `hgvfs status`.
 
@@ -419,7 +422,26 @@ def merge_state(root):
     v2 = b'dirstate-v2\n'
     p2 = head[len(v2) + 32:len(v2) + 52] if head.startswith(v2) else head[20:40]
     merging = p2.strip(b'\0') != b''
-    return merging, os.path.exists(os.path.join(dot_hg, 'merge', 'state2'))
+    return merging, unresolved_files(os.path.join(dot_hg, 'merge', 'state2'))
+
+
+def unresolved_files(path):
+    """Whether a merge state lists unresolved files. Records as in
+    mercurial/mergestate.py: type byte, big-endian length, then for file
+    records (F, C, P) `path\0state\0...` with state u or pu unresolved."""
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except FileNotFoundError:
+        return False
+    i = 0
+    while i + 5 <= len(data):
+        kind, n = data[i:i + 1], int.from_bytes(data[i + 1:i + 5], 'big')
+        fields = data[i + 5:i + 5 + n].split(b'\0')
+        if kind in b'FCP' and len(fields) > 1 and fields[1] in (b'u', b'pu'):
+            return True
+        i += 5 + n
+    return False
 
 
 class State:
@@ -808,14 +830,24 @@ def pick_chain_path(rng, s, codes):
 def op_remove_update(rng, s, step):
     """hg remove of a file the target revision changes, then an update:
     local removed / other changed."""
-    p = pick_chain_path(rng, s, 'MAC!')
+    p = pick_chain_path(rng, s, 'C' if rng.random() < 0.7 else 'MA!')
     if p is None:
         return None
-    flags = ['-f'] if rng.random() < 0.3 else []
-    # :local keeps the removal: the case stock hg lists nowhere.
-    args = update_args(rng, rng.choice(['4', '5', '6', '6', 'default', 'tip', '.^']), 0.7)
-    if rng.random() < 0.2:
-        args = ['update']  # the tip of the branch: plain, prompt answered
+    flags = ['-f'] if s.status.get(p) != 'C' or rng.random() < 0.2 else []
+    rev = rng.choice(['4', '5', '6', '6', 'default', 'tip', '.^'])
+    merge = ['--merge'] if rng.random() < 0.5 else []
+    r = rng.random()
+    if r < 0.55:
+        # :local keeps the removal: a file of p1 that hg status lists nowhere.
+        args = ['update'] + merge + ['-r', rev, '--tool', ':local']
+    elif r < 0.7:
+        args = ['update'] + merge + ['-r', rev, '--tool', ':other']
+    elif r < 0.85:
+        # No tool: the "local removed / other changed" prompt takes its
+        # non-interactive default.
+        args = ['update'] + rng.choice([[], merge + ['-r', rev]])
+    else:
+        args = update_args(rng, rev)
     return 'hg remove %s %r; hg %s' % (flags, p, ' '.join(args)), [
         hgcmd('remove', *flags, p), hgcmd(*args)]
 
@@ -850,10 +882,10 @@ def op_merge(rng, s, step):
 def op_merge_commit(rng, s, step):
     """hg merge and its commit; local changes first committed (hg merge
     refuses them), often enough that merges happen."""
-    rev = rng.choice(['other', '7', '6', 'default', '5'])
+    rev = rng.choice(['other', '7', '6', '5', 'max(head() - ancestors(.))'])
     tool = rng.choice([':local', ':other', ':union'])
     first = []
-    if rng.random() < 0.6:
+    if rng.random() < 0.75:
         first = [hgcmd('commit', '-A', '-d', '0 0', '-m', 'before merge %d' % step)]
     return '%shg merge %s --tool %s; hg commit' % (
         'hg commit -A; ' if first else '', rev, tool), first + [
@@ -893,7 +925,7 @@ OPS = [
     (3, op_hg_remove), (2, op_hg_forget), (3, op_hg_copy), (3, op_hg_rename),
     (1, op_hg_addremove), (3, op_hg_revert), (3, op_hgignore), (4, op_commit),
     (1, op_amend), (3, op_update), (2, op_merge), (1, op_purge),
-    (6, op_update_tool), (8, op_remove_update), (4, op_edit_update), (2, op_update_clean),
+    (6, op_update_tool), (14, op_remove_update), (4, op_edit_update), (2, op_update_clean),
     (4, op_merge_commit), (2, op_resolve),
 ]
 
