@@ -18,6 +18,7 @@
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace hgvfs;
   using namespace hgvfs::hg;
   auto records = hgvfs::fuzz::splitRecords(data, size, 2);
   const ByteView indexBytes = records.empty() ? ByteView() : records[0];
