@@ -16,19 +16,24 @@
 
 namespace hgvfs::test {
 
+std::string vformatString(const char* f, va_list ap) {
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = std::vsnprintf(nullptr, 0, f, ap);
+  std::string s(n > 0 ? static_cast<size_t>(n) : 0, '\0');
+  if (n > 0) std::vsnprintf(s.data(), s.size() + 1, f, ap2);
+  va_end(ap2);
+  return s;
+}
+
 namespace {
 
 std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
 std::string fmt(const char* f, ...) {
   va_list ap;
   va_start(ap, f);
-  va_list ap2;
-  va_copy(ap2, ap);
-  int n = std::vsnprintf(nullptr, 0, f, ap);
+  std::string s = vformatString(f, ap);
   va_end(ap);
-  std::string s(n > 0 ? static_cast<size_t>(n) : 0, '\0');
-  if (n > 0) std::vsnprintf(s.data(), s.size() + 1, f, ap2);
-  va_end(ap2);
   return s;
 }
 

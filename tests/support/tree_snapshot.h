@@ -18,6 +18,7 @@
 
 #include <sys/types.h>
 
+#include <cstdarg>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -107,6 +108,9 @@ std::vector<std::string> describeDifferences(const TreeSnapshot& a, const TreeSn
 // "file", "dir", "symlink", "fifo", "chardev", "blockdev", "socket" or
 // "unknown".
 const char* kindName(mode_t mode);
+
+// printf into a std::string (the va_list form, for other variadic helpers).
+std::string vformatString(const char* f, va_list ap);
 
 // Bytes as readable text: C escapes, \xNN, runs of 8 or more equal bytes as
 // "\x00*4096"; at most about `max` characters, then "...(N bytes)".
