@@ -269,6 +269,10 @@ def _daemonstatus(dirstate, match, ignored, clean, unknown):
         reply = _request(path, timeout, req)
         p1, lists = _decodestatus(reply, unknown, ignored, clean)
     except DaemonError as e:
+        if ignored:
+            # The daemon refuses a broken .hgignore once it meets an
+            # untracked file; hg itself aborts there, with its own words.
+            dirstate._ignore
         _warn_once(ui, str(e))
         return None
     if p1.lower() != hex(dirstate.p1()):
@@ -294,13 +298,17 @@ def _makedirstate(dirstate):
         def status(self, match, subrepos, ignored, clean, unknown):
             orig = super(hgvfsdirstate, self).status
             if _usable(self, match, subrepos):
-                if unknown or ignored:
-                    # hg's own ignore rules, loaded as its walk would load
-                    # them: a broken .hgignore aborts or warns exactly as
-                    # without the extension. The lists come from the daemon.
+                # hg's own ignore rules, loaded when its status would load
+                # them, so a broken .hgignore aborts or warns exactly as
+                # without the extension (the lists come from the daemon):
+                # before the walk when unknown but not ignored files are
+                # listed, at the first untracked file when ignored ones are.
+                if unknown and not ignored:
                     self._ignore
                 st = _daemonstatus(self, match, ignored, clean, unknown)
                 if st is not None:
+                    if ignored and (st.unknown or st.ignored):
+                        self._ignore
                     return [], st, None
             return orig(match, subrepos, ignored, clean, unknown)
 

@@ -48,8 +48,13 @@ Status StatusEngine::refreshIgnore() {
   std::string identity = identityOf(dotHg_ + "/hgrc");
   for (const auto& f : files) identity += identityOf(f);
   if (ignore_ && identity == ignoreIdentity_) return okStatus();
-  HG_ASSIGN_OR_RETURN(auto matcher, match::IgnoreMatcher::load(mountPoint_, files));
-  ignore_.emplace(std::move(matcher));
+  auto matcher = match::IgnoreMatcher::load(mountPoint_, files);
+  if (!matcher.ok()) {
+    ignore_.reset();  // never an older file's rules
+    ignoreIdentity_.clear();
+    return std::move(matcher).takeError();
+  }
+  ignore_.emplace(std::move(matcher).value());
   ignoreIdentity_ = identity;
   return okStatus();
 }
@@ -102,11 +107,22 @@ Result<control::StatusReply> StatusEngine::status(const control::StatusRequest& 
   // Like hg, read .hgignore only when unknown or ignored files are asked
   // for (a broken one must not break `hg diff`).
   bool needIgnore = request.unknown || request.ignored;
+  // hg reads the ignore rules before its walk when it lists unknown files
+  // but not ignored ones; when it lists ignored ones it reads them at the
+  // first untracked file it meets, so a broken rule fails only if there is
+  // one (dirstate.walk and dirstate.status).
+  std::optional<Error> ignoreError;
   if (needIgnore) {
-    HG_RETURN_IF_ERROR(refreshIgnore());
-    for (const auto& w : ignore_->warnings()) result.warnings.push_back(w);
+    Status loaded = refreshIgnore();
+    if (loaded.ok()) {
+      for (const auto& w : ignore_->warnings()) result.warnings.push_back(w);
+    } else if (!request.ignored) {
+      return std::move(loaded).takeError();
+    } else {
+      ignoreError = std::move(loaded).takeError();
+    }
   }
-  useIgnore_ = needIgnore && !ignore_->empty();
+  useIgnore_ = needIgnore && ignore_ && !ignore_->empty();
   ignoreDirs_.clear();
   result.p1 = dirstate_.p1().hex();
   hg::Node base = dirstate_.p1();
@@ -139,6 +155,9 @@ Result<control::StatusReply> StatusEngine::status(const control::StatusRequest& 
       if (!listed.count(p)) result.clean.push_back(p);
     }
   }
+  // Without rules every untracked file is listed as unknown: if there is
+  // one, hg would have read the broken rules.
+  if (ignoreError && (!result.unknown.empty() || !result.ignored.empty())) return *ignoreError;
   if (!request.unknown) result.unknown.clear();
   for (auto* l : {&result.modified, &result.added, &result.removed, &result.deleted,
                   &result.unknown, &result.ignored, &result.clean}) {
