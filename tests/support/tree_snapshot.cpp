@@ -16,6 +16,20 @@
 
 namespace hgvfs::test {
 
+std::optional<std::string> readFd(int fd) {
+  std::string data;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;
+    }
+    if (n == 0) return data;
+    data.append(buf, static_cast<size_t>(n));
+  }
+}
+
 std::string vformatString(const char* f, va_list ap) {
   va_list ap2;
   va_copy(ap2, ap);
@@ -35,20 +49,6 @@ std::string fmt(const char* f, ...) {
   std::string s = vformatString(f, ap);
   va_end(ap);
   return s;
-}
-
-std::optional<std::string> readFd(int fd) {
-  std::string data;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return std::nullopt;
-    }
-    if (n == 0) return data;
-    data.append(buf, static_cast<size_t>(n));
-  }
 }
 
 void fail(TreeEntry& entry, const char* call, int err) {

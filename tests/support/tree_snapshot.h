@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include <cstdarg>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -108,6 +109,9 @@ std::vector<std::string> describeDifferences(const TreeSnapshot& a, const TreeSn
 // "file", "dir", "symlink", "fifo", "chardev", "blockdev", "socket" or
 // "unknown".
 const char* kindName(mode_t mode);
+
+// Everything left to read from `fd`; nullopt on a read error.
+std::optional<std::string> readFd(int fd);
 
 // printf into a std::string (the va_list form, for other variadic helpers).
 std::string vformatString(const char* f, va_list ap);

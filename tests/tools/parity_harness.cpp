@@ -94,19 +94,7 @@ Expect wantErr(int e) { return Expect{Expect::Kind::kErr, e, std::nullopt}; }
 // ---------------------------------------------------------------------------
 // Files
 
-std::optional<std::string> readAll(int fd) {
-  std::string data;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return std::nullopt;
-    }
-    if (n == 0) return data;
-    data.append(buf, static_cast<size_t>(n));
-  }
-}
+std::optional<std::string> readAll(int fd) { return test::readFd(fd); }
 
 bool writeAll(int fd, std::string_view data) {
   while (!data.empty()) {
