@@ -38,16 +38,27 @@ import json
 import os
 import socket
 import stat
+import struct
+import weakref
 
 from mercurial.i18n import _
-from mercurial.node import hex
+from mercurial.node import hex, nullid
 from mercurial import (
+    dirstatemap as dirstatemapmod,
     encoding,
+    error,
     extensions,
     localrepo,
+    pathutil,
+    policy,
     registrar,
     scmutil,
+    util,
 )
+
+parsers = policy.importmod('parsers')
+DirstateItem = parsers.DirstateItem
+propertycache = util.propertycache
 
 testedwith = b'6.3'
 
@@ -57,6 +68,10 @@ configitem(b'hgvfs', b'socket', default=None)
 configitem(b'hgvfs', b'timeout', default=10.0)
 
 PROTOCOL_VERSION = 1
+
+# The mount's .hg/requires names this; hg without this extension refuses the
+# working copy instead of reading its dirstate as a full one.
+REQUIREMENT = b'hgvfs-dirstate'
 
 _warned = False
 
@@ -168,6 +183,19 @@ def _decodestatus(reply, unknown, ignored, clean):
     return p1.encode('ascii'), lists
 
 
+def _config(ui):
+    path = ui.config(b'hgvfs', b'socket')
+    try:
+        timeout = float(ui.config(b'hgvfs', b'timeout'))
+    except ValueError:
+        timeout = 10.0
+    return path, timeout
+
+
+def _tojson(paths):
+    return [p.decode('latin-1') for p in paths]
+
+
 def _warn_once(ui, reason):
     global _warned
     if _warned:
@@ -253,11 +281,7 @@ def _identity_unchanged(dirstate):
 def _daemonstatus(dirstate, match, ignored, clean, unknown):
     """Returns a scmutil.status from the daemon, or None to walk."""
     ui = dirstate._ui
-    path = ui.config(b'hgvfs', b'socket')
-    try:
-        timeout = float(ui.config(b'hgvfs', b'timeout'))
-    except ValueError:
-        timeout = 10.0
+    path, timeout = _config(ui)
     req = {
         'version': PROTOCOL_VERSION,
         'op': 'status',
@@ -288,16 +312,471 @@ def _daemonstatus(dirstate, match, ignored, clean, unknown):
     return scmutil.status(*lists)
 
 
-def _makedirstate(dirstate):
+# The mount's dirstate (docs/DIRSTATE.md) holds only what differs from
+# "every file of p1 is tracked": the entries hg has for other reasons
+# (added, removed, merged, from p2, copied, or a file p1 lacks), and `u`
+# entries for files of p1 hg has no entry for. Every other file of p1 is
+# implied: state n, possibly dirty (the content decides, and the daemon has
+# compared it). hg's own dirstatemap code runs unchanged over _lazymap, a
+# dict-like that answers implied paths from p1.
+
+_ENTRY = struct.Struct(b'>cllll')
+_UNTRACKED = b'u'
+_MISSING = object()
+
+
+def _implieditem():
+    return DirstateItem(wc_tracked=True, p1_tracked=True)
+
+
+class _revisionfiles:
+    """Which files a revision has: asked of the daemon, whose trees answer
+    a path in O(depth) and the difference of two revisions in O(changed
+    directories); else read from the revision's manifest in this process
+    (O(files), once per revision). The daemon cannot know a commit still
+    inside this process's transaction; those come from the manifest."""
+
+    def __init__(self, ui, repo):
+        self._ui = ui
+        self._repo = weakref.ref(repo)
+        self._path, self._timeout = _config(ui)
+        self._daemon = bool(self._path)
+        self._unknown = set()  # nodes the daemon could not resolve
+        self._manifests = {}
+
+    def _ask(self, nodes, req):
+        if not self._daemon or any(n in self._unknown for n in nodes):
+            return None
+        req = dict(req, version=PROTOCOL_VERSION)
+        try:
+            return _request(self._path, self._timeout, req)
+        except DaemonError as e:
+            reason = str(e)
+            if reason.startswith('error: '):
+                # The daemon answered: it does not have the revision.
+                self._ui.debug(
+                    b'hgvfs: %s\n' % encoding.strtolocal(reason)
+                )
+                self._unknown.update(nodes)
+            else:
+                self._daemon = False
+                _warn_once(self._ui, reason)
+            return None
+
+    def manifest(self, node):
+        m = self._manifests.get(node)
+        if m is None:
+            repo = self._repo()
+            if repo is None:
+                raise error.ProgrammingError(b'hgvfs: the repository is gone')
+            m = repo.unfiltered()[node].manifest()
+            self._manifests[node] = m
+        return m
+
+    def kinds(self, node, paths):
+        """{path: flags (b'', b'x', b'l') or None} for each of `paths`."""
+        paths = list(paths)
+        if node == nullid or not paths:
+            return dict.fromkeys(paths)
+        reply = self._ask(
+            [node],
+            {'op': 'files', 'node': hex(node).decode('ascii'),
+             'paths': _tojson(paths)},
+        )
+        if reply is not None:
+            kinds = reply.get('kinds')
+            if (
+                isinstance(kinds, list)
+                and len(kinds) == len(paths)
+                and all(k is None or k in ('', 'x', 'l') for k in kinds)
+            ):
+                return {
+                    p: (None if k is None else k.encode('ascii'))
+                    for p, k in zip(paths, kinds)
+                }
+            self._daemon = False
+            _warn_once(self._ui, 'malformed reply (kinds)')
+        m = self.manifest(node)
+        return {p: (m.flags(p) if p in m else None) for p in paths}
+
+    def hasfilesunder(self, node, d, excluded):
+        """Whether revision `node` has a file below directory `d` that is
+        not in `excluded`."""
+        if node == nullid:
+            return False
+        reply = self._ask(
+            [node],
+            {'op': 'files', 'node': hex(node).decode('ascii'),
+             'dirs': [{'dir': d.decode('latin-1'),
+                       'except': _tojson(excluded)}]},
+        )
+        if reply is not None:
+            dirs = reply.get('dirs')
+            if isinstance(dirs, list) and len(dirs) == 1:
+                return dirs[0] is True
+            self._daemon = False
+            _warn_once(self._ui, 'malformed reply (dirs)')
+        prefix = d + b'/' if d else b''
+        excluded = set(excluded)
+        for f in self.manifest(node):
+            if f.startswith(prefix) and f not in excluded:
+                return True
+        return False
+
+    def iterate(self, node):
+        if node == nullid:
+            return iter(())
+        return iter(self.manifest(node))
+
+    def diff(self, old, new):
+        """(files only in revision old, files only in revision new)."""
+        if old == new:
+            return [], []
+        repo = self._repo()
+        if repo is not None and old != nullid and new != nullid:
+            # A commit on top of `old` (what `hg commit` just made): its
+            # file list names every path that can differ.
+            try:
+                ctx = repo.unfiltered()[new]
+                parents = [p.node() for p in ctx.parents()]
+            except error.RepoLookupError:
+                parents = None
+            if parents == [old]:
+                files = ctx.files()
+                before = self.kinds(old, files)
+                mnew = ctx.manifest()
+                return (
+                    [f for f in files if before[f] is not None
+                     and f not in mnew],
+                    [f for f in files if before[f] is None and f in mnew],
+                )
+        reply = self._ask(
+            [old, new],
+            {'op': 'revision-diff', 'from': hex(old).decode('ascii'),
+             'to': hex(new).decode('ascii')},
+        )
+        if reply is not None:
+            try:
+                return (_pathlist(reply, 'only_from'),
+                        _pathlist(reply, 'only_to'))
+            except DaemonError as e:
+                self._daemon = False
+                _warn_once(self._ui, str(e))
+        if old == nullid:
+            return [], list(self.iterate(new))
+        if new == nullid:
+            return list(self.iterate(old)), []
+        onlyold, onlynew = [], []
+        for f, ((n1, _f1), (n2, _f2)) in self.manifest(old).diff(
+            self.manifest(new)
+        ).items():
+            if n2 is None:
+                onlyold.append(f)
+            elif n1 is None:
+                onlynew.append(f)
+        return onlyold, onlynew
+
+
+class _lazymap:
+    """hg's dirstate dict in a mount: `explicit` (the file's entries, and
+    the implied ones hg has looked at), `untracked` (files of p1 hg has no
+    entry for), and every other file of p1, implied."""
+
+    def __init__(self, files):
+        self._files = files
+        self.p1 = nullid
+        self.explicit = {}
+        self.untracked = set()
+        self._kinds = {}  # path -> flags in p1, or None: not a file of p1
+
+    def setp1(self, node):
+        if node != self.p1:
+            self.p1 = node
+            self._kinds = {}
+
+    def learn(self, paths):
+        """Asks about many paths of p1 at once."""
+        want = [p for p in paths if p not in self._kinds]
+        if want:
+            self._kinds.update(self._files.kinds(self.p1, want))
+
+    def inp1(self, f):
+        k = self._kinds.get(f, _MISSING)
+        if k is _MISSING:
+            k = self._files.kinds(self.p1, [f])[f]
+            self._kinds[f] = k
+        return k is not None
+
+    def get(self, f, default=None):
+        e = self.explicit.get(f)
+        if e is not None:
+            return e
+        if f in self.untracked or not self.inp1(f):
+            return default
+        # hg changes entries in place: keep the one it was given.
+        e = self.explicit[f] = _implieditem()
+        return e
+
+    def __getitem__(self, f):
+        e = self.get(f)
+        if e is None:
+            raise KeyError(f)
+        return e
+
+    def __contains__(self, f):
+        if f in self.explicit:
+            return True
+        return f not in self.untracked and self.inp1(f)
+
+    def __setitem__(self, f, e):
+        self.explicit[f] = e
+        self.untracked.discard(f)
+
+    def pop(self, f, *default):
+        e = self.explicit.pop(f, None)
+        if e is None and f not in self.untracked and self.inp1(f):
+            e = _implieditem()
+        if e is None:
+            if default:
+                return default[0]
+            raise KeyError(f)
+        if self.inp1(f):
+            self.untracked.add(f)
+        return e
+
+    def __delitem__(self, f):
+        self.pop(f)
+
+    def _impliedpaths(self):
+        explicit, untracked = self.explicit, self.untracked
+        for f in self._files.iterate(self.p1):
+            if f not in explicit and f not in untracked:
+                yield f
+
+    def __iter__(self):
+        yield from list(self.explicit)
+        yield from self._impliedpaths()
+
+    def keys(self):
+        return list(self)
+
+    def items(self):
+        yield from list(self.explicit.items())
+        for f in self._impliedpaths():
+            yield f, _implieditem()
+
+    iteritems = items
+
+    def values(self):
+        for _f, e in self.items():
+            yield e
+
+    def __len__(self):
+        return len(self.explicit) + sum(1 for _f in self._impliedpaths())
+
+    def clear(self):
+        self.explicit.clear()
+        self.untracked.clear()
+        self.setp1(nullid)
+
+
+def _damaged(detail):
+    return error.Abort(
+        _(b'working directory state appears damaged!'),
+        hint=b'hgvfs: %s' % detail,
+    )
+
+
+def _parsedirstate(data, dmap, copymap):
+    """Fills `dmap` and `copymap` from the mount's dirstate `data`; returns
+    (parents, the paths of its `u` entries)."""
+    if not data:
+        return (nullid, nullid), set()
+    if len(data) < 40:
+        raise _damaged(b'%d bytes' % len(data))
+    parents = (data[:20], data[20:40])
+    runs, untracked = [data[:40]], set()
+    pos = start = 40
+    end = len(data)
+    while pos < end:
+        if pos + _ENTRY.size > end:
+            raise _damaged(b'truncated entry at byte %d' % pos)
+        state, _mode, _size, _mtime, length = _ENTRY.unpack_from(data, pos)
+        name = pos + _ENTRY.size
+        nxt = name + length
+        if length <= 0 or nxt > end:
+            raise _damaged(b'bad name length at byte %d' % pos)
+        if state == _UNTRACKED:
+            path = data[name:nxt]
+            if b'\0' in path:
+                raise _damaged(b'untracked entry with a copy at byte %d' % pos)
+            untracked.add(path)
+            runs.append(data[start:pos])
+            start = nxt
+        pos = nxt
+    runs.append(data[start:end])
+    try:
+        parsers.parse_dirstate(dmap, copymap, b''.join(runs))
+    except (ValueError, RuntimeError) as e:
+        raise _damaged(encoding.strtolocal(str(e)))
+    return parents, untracked
+
+
+class hgvfsmap(dirstatemapmod.dirstatemap):
+    """The dirstate map of a mount (see _lazymap)."""
+
+    def __init__(self, ui, opener, root, nodeconstants, use_dirstate_v2,
+                 files):
+        super().__init__(ui, opener, root, nodeconstants, use_dirstate_v2)
+        self._files = files
+
+    @propertycache
+    def _map(self):
+        self._map = _lazymap(self._files)
+        self.read()
+        return self._map
+
+    def read(self):
+        self.identity = util.filestat.frompath(
+            self._opener.join(self._filename)
+        )
+        m = self._map
+        parents, m.untracked = _parsedirstate(
+            self._readdirstatefile(), m.explicit, self.copymap
+        )
+        m.setp1(parents[0])
+        if not self._dirtyparents:
+            dirstatemapmod.dirstatemap.setparents(self, *parents)
+        elif self._parents[0] != m.p1:
+            self._settle(self._parents[0])
+
+    def _settle(self, new):
+        """Moves the implied set from p1 to `new` so that hg's view of the
+        dict stays as it was: a file only the old p1 has becomes an
+        explicit n entry, one only `new` has becomes untracked."""
+        m = self._map
+        onlyold, onlynew = self._files.diff(m.p1, new)
+        m.setp1(new)
+        for f in onlyold:
+            if f in m.untracked:
+                m.untracked.discard(f)
+            elif f not in m.explicit:
+                m.explicit[f] = _implieditem()
+        for f in onlynew:
+            if f not in m.explicit:
+                m.untracked.add(f)
+
+    def setparents(self, p1, p2, fold_p2=False):
+        m = self._map
+        if p1 != m.p1:
+            self._settle(p1)
+        self._parents = (p1, p2)
+        self._dirtyparents = True
+        copies = {}
+        if fold_p2:
+            # Only explicit entries can carry merge data.
+            for f, s in list(m.explicit.items()):
+                if s.p2_info:
+                    source = self.copymap.pop(f, None)
+                    if source:
+                        copies[f] = source
+                    s.drop_merge_data()
+        return copies
+
+    def rebuildto(self, parent):
+        """Every file of `parent` tracked and clean, nothing else: a file
+        with no entries."""
+        m = self._map
+        m.explicit.clear()
+        m.untracked.clear()
+        self.copymap.clear()
+        m.setp1(parent)
+        dirstatemapmod.dirstatemap.setparents(self, parent, nullid)
+        for name in ('_dirs', '_alldirs', 'filefoldmap', 'dirfoldmap'):
+            util.clearcachedproperty(self, name.encode('ascii'))
+
+    def _written(self):
+        """The entries the file holds: all but the implied ones."""
+        m = self._map
+        if m.p1 != self._parents[0]:
+            self._settle(self._parents[0])
+        copymap = self.copymap
+        plain = [
+            f for f, e in m.explicit.items()
+            if e.state == b'n' and e.size != -2 and f not in copymap
+        ]
+        m.learn(plain)
+        implied = {f for f in plain if m.inp1(f)}
+        return {f: e for f, e in m.explicit.items() if f not in implied}
+
+    def write(self, tr, st):
+        kept = self._written()
+        copies = {f: s for f, s in self.copymap.items() if f in kept}
+        out = [parsers.pack_dirstate(kept, copies, self.parents())]
+        for f in sorted(self._map.untracked):
+            out.append(_ENTRY.pack(_UNTRACKED, 0, 0, 0, len(f)))
+            out.append(f)
+        st.write(b''.join(out))
+        st.close()
+        self._dirtyparents = False
+
+    def debug_iter(self, all):
+        for f, e in self._written().items():
+            yield (f, e.state, e.mode, e.size, e.mtime)
+        for f in self._map.untracked:
+            yield (f, _UNTRACKED, 0, 0, 0)
+
+    def _hasunder(self, d, tracked):
+        m = self._map
+        prefix = d + b'/' if d else b''
+        excluded = []
+        for f, e in m.explicit.items():
+            if f.startswith(prefix):
+                if e.tracked or not tracked:
+                    return True
+                excluded.append(f)
+        excluded.extend(f for f in m.untracked if f.startswith(prefix))
+        return self._files.hasfilesunder(m.p1, d, excluded)
+
+    def hastrackeddir(self, d):
+        return self._hasunder(d, True)
+
+    def hasdir(self, d):
+        return self._hasunder(d, False)
+
+    # Case folding (only on case-insensitive file systems) and the
+    # directory sets: O(files), as in hg, without the C helpers that need a
+    # real dict.
+    @propertycache
+    def filefoldmap(self):
+        normcase = util.normcase
+        f = {normcase(n): n for n, s in self._map.items() if not s.removed}
+        f[b'.'] = b'.'
+        return f
+
+    @propertycache
+    def _dirs(self):
+        return pathutil.dirs(
+            [f for f, s in self._map.items() if s.tracked]
+        )
+
+    @propertycache
+    def _alldirs(self):
+        return pathutil.dirs(list(self._map))
+
+
+def _makedirstate(dirstate, repo):
     if getattr(dirstate, '_hgvfs', False):
         return
+    small = REQUIREMENT in repo.requirements
+    daemon = bool(repo.ui.config(b'hgvfs', b'socket'))
 
     class hgvfsdirstate(dirstate.__class__):
         _hgvfs = True
 
         def status(self, match, subrepos, ignored, clean, unknown):
             orig = super(hgvfsdirstate, self).status
-            if _usable(self, match, subrepos):
+            if daemon and _usable(self, match, subrepos):
                 # hg's own ignore rules, loaded when its status would load
                 # them, so a broken .hgignore aborts or warns exactly as
                 # without the extension (the lists come from the daemon):
@@ -312,14 +791,47 @@ def _makedirstate(dirstate):
                     return [], st, None
             return orig(match, subrepos, ignored, clean, unknown)
 
+        if small:
+
+            def matches(self, match):
+                dmap = self._map
+                if not match.always() and (
+                    match.isexact() or match.prefix()
+                ):
+                    dmap._map.learn(match.files())
+                return super(hgvfsdirstate, self).matches(match)
+
+            def rebuild(self, parent, allfiles, changedfiles=None):
+                if changedfiles is None and self._sparsematchfn is None:
+                    if self._origpl is None:
+                        self._origpl = self._pl
+                    self._map.rebuildto(parent)
+                    self._dirty = True
+                    return
+                return super(hgvfsdirstate, self).rebuild(
+                    parent, allfiles, changedfiles
+                )
+
     dirstate.__class__ = hgvfsdirstate
+    if small:
+        files = _revisionfiles(repo.ui, repo.unfiltered())
+        dirstate._mapcls = lambda *args: hgvfsmap(*args, files=files)
+        # A map read before this point read the file as a full dirstate.
+        util.clearcachedproperty(dirstate, b'_map')
 
 
 def _wrapdirstate(orig, repo):
     ds = orig(repo)
     if getattr(repo, '_hgvfsenabled', False):
-        _makedirstate(ds)
+        _makedirstate(ds, repo)
     return ds
+
+
+def featuresetup(ui, supported):
+    supported.add(REQUIREMENT)
+
+
+localrepo.featuresetupfuncs.add(featuresetup)
 
 
 def extsetup(ui):
@@ -329,9 +841,14 @@ def extsetup(ui):
 
 
 def reposetup(ui, repo):
-    if not repo.local() or not repo.ui.config(b'hgvfs', b'socket'):
+    if not repo.local():
+        return
+    if not (
+        REQUIREMENT in repo.requirements
+        or repo.ui.config(b'hgvfs', b'socket')
+    ):
         return
     repo._hgvfsenabled = True
     ds, cached = localrepo.isfilecached(repo, b'dirstate')
     if cached:
-        _makedirstate(ds)
+        _makedirstate(ds, repo)

@@ -11,8 +11,8 @@ file <-> directory, edits that restore the original bytes, hg
 add/remove/forget/copy/rename/addremove/revert (-r)/commit (--amend)/
 update (-C, --check, --merge, --tool :local/:other, after hg remove of a file
 the target changes: revisions 4-7 of the fixture change most files)/merge and
-its commit/resolve (--all --tool, --mark)/purge (now and then with stock hg
-in A), .hgignore edits (valid and sometimes not), ignored and unknown files
+its commit/resolve (--all --tool, --mark)/purge (now and then without the
+daemon in A: hg's walk and the extension's map reading p1's manifest), .hgignore edits (valid and sometimes not), ignored and unknown files
 in new and in ignored directories, nested repositories. Every operation's results (errno of each system call; exit
 code, stdout and stderr of each hg command) must be the same in both trees.
 
@@ -20,8 +20,9 @@ After every step `hg status -A -C` must print the same bytes in A (where
 the mount's .hg/hgrc enables the hgvfs extension; it must have used the
 daemon's answer) and in B, and `hgvfs status -A -C` in A must print them
 too, and the trees must be equal (every name, kind, mode, content and
-symlink target; .hg excluded). Every few steps also: stock hg in A
-(`--config extensions.hgvfs=!`), `hg diff --git`, `hg resolve --list`, the
+symlink target; .hg excluded). Every few steps also: hg in A without the
+daemon (`--config hgvfs.socket=`), stock hg refusing A (`--config
+extensions.hgvfs=!` must abort on the hgvfs-dirstate requirement), `hg diff --git`, `hg resolve --list`, the
 parents, and one variant of status (from a subdirectory, with a
 pattern, with -I, against another revision, -0, -T json) in both trees and
 through `hgvfs status`.
@@ -39,6 +40,9 @@ Environment:
                               skipped (to develop the harness without a mount)
   HGVFS_STATUS_PERTURB=STEP   after STEP, change B behind the harness's back:
                               the comparison must then fail
+  HGVFS_STATUS_SMALL=1        with NO_MOUNT: A's dirstate is in the mount's
+                              format and the extension runs there without a
+                              daemon (its map answers from p1's manifest)
   HGVFS_STATUS_NO_HGVFS_STATUS=1  skip `hgvfs status`
   HGVFS_STATUS_SKIP=V,...     skip `hgvfs status` in these variants (subdir,
                               subdir-pattern, include, rev, flags, json, paths)
@@ -333,7 +337,7 @@ def apply(root, actions, mount=False):
         if kind == 'hg':
             cmd = [HG] + list(act[1])
             if mount and len(act) > 2 and act[2]:
-                cmd += ['--config', 'extensions.hgvfs=!']
+                cmd += ['--config', 'hgvfs.socket=']
             rc, out, err = run(cmd, root)
             results.append((rc, out.replace(broot, b'$ROOT'), err.replace(broot, b'$ROOT')))
             continue
@@ -953,9 +957,11 @@ def plan(rng, s, step, skip=()):
         if planned:
             desc, actions = planned
             if any(a[0] == 'hg' for a in actions) and rng.random() < 0.2:
-                # Now and then stock hg (without the extension) in the mount.
+                # Now and then hg in the mount without the daemon: its own
+                # walk, and the extension's dirstate map reading p1's
+                # manifest.
                 actions = [a + (True,) if a[0] == 'hg' else a for a in actions]
-                desc += ' (stock hg in the mount)'
+                desc += ' (hg in the mount without the daemon)'
             return desc, actions
     return 'nothing', []
 
@@ -1059,11 +1065,18 @@ class Seed:
             self.fail('the extension did not use the daemon\'s answer',
                       '\n'.join(l.decode('latin-1') for l in notes) or '(no hgvfs lines)')
         results[0] = (rc, out, b'\n'.join(l for l in lines if l not in notes))
-        if full:
-            # Stock hg may rewrite .hg/dirstate (it records files it found
-            # clean), so it runs alone.
-            results.insert(-1, run([HG] + args + ['--config', 'extensions.hgvfs=!'], h.a))
-            names.insert(-1, 'stock hg (mount)')
+        if full and not h.no_mount:
+            # hg's own walk without the daemon may rewrite .hg/dirstate (it
+            # records files it found clean), so it runs alone.
+            results.insert(-1, run([HG] + args + ['--config', 'hgvfs.socket='], h.a))
+            names.insert(-1, 'hg without the daemon (mount)')
+        if full and (not h.no_mount or h.small):
+            # hg without the extension must refuse the mount's dirstate.
+            rc, out, err = run([HG] + args + ['--config', 'extensions.hgvfs=!'], h.a)
+            if rc != 255 or b'requires features unknown to this Mercurial: hgvfs-dirstate' \
+                    not in err:
+                self.fail('hg without the extension did not refuse the mount',
+                          'exit %d\n%s%s' % (rc, out.decode('latin-1'), err.decode('latin-1')))
         self.compare('status -A -C', results, names)
         return parse_status(results[-1][1])
 
@@ -1187,6 +1200,7 @@ class Harness:
         self.hgvfs = hgvfs
         self.work = work
         self.no_mount = flag('HGVFS_STATUS_NO_MOUNT')
+        self.small = self.no_mount and flag('HGVFS_STATUS_SMALL')
         self.hgvfs_status = not self.no_mount and not flag('HGVFS_STATUS_NO_HGVFS_STATUS')
         self.perturb = env_int('HGVFS_STATUS_PERTURB', 0)
         self.verbose = flag('HGVFS_STATUS_VERBOSE')
@@ -1223,6 +1237,10 @@ class Harness:
         if self.no_mount:
             must([HG, 'clone', '-q', '-U', repo, self.a], d)
             must([HG, 'update', '-q', '-r', self.revs['start']], self.a)
+            if self.small:
+                here = os.path.dirname(os.path.abspath(__file__))
+                must(['/usr/bin/python3', os.path.join(here, '..', 'oracle', 'small_dirstate.py'),
+                      self.a, os.path.join(here, '..', '..', 'hgext', 'hgvfs.py')], d)
         else:
             os.mkdir(self.a)
             self.mounted = self.a
