@@ -1,5 +1,6 @@
 #include "control/protocol.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace hgvfs::control {
@@ -59,6 +60,60 @@ Status readPathList(const json& reply, const char* key, std::vector<Bytes>& out)
   return okStatus();
 }
 
+bool isFullHex(const std::string& s) {
+  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+         });
+}
+
+Result<std::string> readNode(const json& request, const char* key) {
+  if (!request.contains(key) || !request[key].is_string()) {
+    return corrupt(std::string("'") + key + "' is missing or not a string");
+  }
+  std::string node = request[key].get<std::string>();
+  if (!isFullHex(node)) return corrupt(std::string("'") + key + "' is not 40 hex digits");
+  return node;
+}
+
+Result<Bytes> readPath(const json& item, const char* key) {
+  if (!item.is_string()) return corrupt(std::string("'") + key + "' holds a non-string");
+  auto path = jsonStringToBytes(item.get<std::string>());
+  if (!path.ok()) return corrupt(std::string("'") + key + "': " + path.error().what);
+  return path;
+}
+
+const char* kindName(FileKind kind) {
+  switch (kind) {
+    case FileKind::kExecutable:
+      return "x";
+    case FileKind::kSymlink:
+      return "l";
+    default:
+      return "";
+  }
+}
+
+// The parsed reply line of the daemon, or why it is not one (as
+// decodeStatusReply words it).
+Result<json> parseReply(const std::string& line) {
+  auto parsed = parseMessage(line, "this hgvfs");
+  if (!parsed.ok()) {
+    if (parsed.error().kind == ErrorKind::kUnsupported) {
+      return unsupported("the daemon's answer: " + parsed.error().what +
+                         "; remount with this hgvfs");
+    }
+    return corrupt("malformed answer from the daemon: " + parsed.error().what);
+  }
+  try {
+    if (!parsed->value("ok", false)) {
+      return invalidArgument(parsed->value("error", "the daemon failed"));
+    }
+  } catch (const std::exception& e) {
+    return corrupt(std::string("malformed answer from the daemon: ") + e.what());
+  }
+  return parsed;
+}
+
 }  // namespace
 
 std::string encodeStatusRequest(const StatusRequest& request) {
@@ -114,17 +169,8 @@ Result<json> parseMessage(const std::string& line, const std::string& self) {
 }
 
 Result<StatusReply> decodeStatusReply(const std::string& line) {
-  auto parsed = parseMessage(line, "this hgvfs");
-  if (!parsed.ok()) {
-    if (parsed.error().kind == ErrorKind::kUnsupported) {
-      return unsupported("the daemon's answer: " + parsed.error().what +
-                         "; remount with this hgvfs");
-    }
-    return corrupt("malformed answer from the daemon: " + parsed.error().what);
-  }
-  const json& j = *parsed;
+  HG_ASSIGN_OR_RETURN(json j, parseReply(line));
   try {
-    if (!j.value("ok", false)) return invalidArgument(j.value("error", "the daemon failed"));
     StatusReply out;
     out.p1 = j.value("p1", "");
     for (auto [key, list] : {std::pair{"modified", &out.modified},
@@ -151,6 +197,140 @@ Result<StatusReply> decodeStatusReply(const std::string& line) {
   } catch (const std::exception& e) {
     return corrupt(std::string("malformed answer from the daemon: ") + e.what());
   }
+}
+
+std::string encodeFilesRequest(const FilesRequest& request) {
+  json dirs = json::array();
+  for (const auto& d : request.dirs) {
+    dirs.push_back(json{{"dir", bytesToJsonString(d.dir)}, {"except", pathList(d.except)}});
+  }
+  return json{{"version", kProtocolVersion},
+              {"op", "files"},
+              {"node", request.node},
+              {"paths", pathList(request.paths)},
+              {"dirs", dirs}}
+      .dump();
+}
+
+std::string encodeFilesReply(const FilesReply& reply) {
+  json kinds = json::array();
+  for (FileKind k : reply.kinds) {
+    if (k == FileKind::kAbsent) {
+      kinds.push_back(nullptr);
+    } else {
+      kinds.push_back(kindName(k));
+    }
+  }
+  json dirs = json::array();
+  for (bool b : reply.dirs) dirs.push_back(b);
+  return json{{"version", kProtocolVersion},
+              {"ok", true},
+              {"kinds", kinds},
+              {"dirs", dirs},
+              {"micros", reply.micros}}
+      .dump();
+}
+
+std::string encodeRevisionDiffRequest(const RevisionDiffRequest& request) {
+  return json{{"version", kProtocolVersion},
+              {"op", "revision-diff"},
+              {"from", request.from},
+              {"to", request.to}}
+      .dump();
+}
+
+std::string encodeRevisionDiffReply(const RevisionDiffReply& reply) {
+  return json{{"version", kProtocolVersion},
+              {"ok", true},
+              {"only_from", pathList(reply.onlyFrom)},
+              {"only_to", pathList(reply.onlyTo)},
+              {"micros", reply.micros}}
+      .dump();
+}
+
+Result<FilesRequest> decodeFilesRequest(const json& request) {
+  FilesRequest out;
+  HG_ASSIGN_OR_RETURN(out.node, readNode(request, "node"));
+  if (request.contains("paths") && !request["paths"].is_null()) {
+    if (!request["paths"].is_array()) return corrupt("'paths' is not a list");
+    out.paths.reserve(request["paths"].size());
+    for (const auto& item : request["paths"]) {
+      HG_ASSIGN_OR_RETURN(Bytes path, readPath(item, "paths"));
+      out.paths.push_back(std::move(path));
+    }
+  }
+  if (request.contains("dirs") && !request["dirs"].is_null()) {
+    if (!request["dirs"].is_array()) return corrupt("'dirs' is not a list");
+    for (const auto& item : request["dirs"]) {
+      if (!item.is_object() || !item.contains("dir")) {
+        return corrupt("'dirs' holds something other than {\"dir\": ..., \"except\": [...]}");
+      }
+      FilesRequest::Dir dir;
+      HG_ASSIGN_OR_RETURN(dir.dir, readPath(item["dir"], "dir"));
+      if (item.contains("except") && !item["except"].is_null()) {
+        if (!item["except"].is_array()) return corrupt("'except' is not a list");
+        for (const auto& e : item["except"]) {
+          HG_ASSIGN_OR_RETURN(Bytes path, readPath(e, "except"));
+          dir.except.push_back(std::move(path));
+        }
+      }
+      out.dirs.push_back(std::move(dir));
+    }
+  }
+  return out;
+}
+
+Result<RevisionDiffRequest> decodeRevisionDiffRequest(const json& request) {
+  RevisionDiffRequest out;
+  HG_ASSIGN_OR_RETURN(out.from, readNode(request, "from"));
+  HG_ASSIGN_OR_RETURN(out.to, readNode(request, "to"));
+  return out;
+}
+
+Result<FilesReply> decodeFilesReply(const std::string& line) {
+  HG_ASSIGN_OR_RETURN(json j, parseReply(line));
+  FilesReply out;
+  if (j.contains("kinds")) {
+    if (!j["kinds"].is_array()) return corrupt("'kinds' is not a list");
+    for (const auto& k : j["kinds"]) {
+      if (k.is_null()) {
+        out.kinds.push_back(FileKind::kAbsent);
+        continue;
+      }
+      std::string s = k.is_string() ? k.get<std::string>() : "?";
+      if (s == "") {
+        out.kinds.push_back(FileKind::kRegular);
+      } else if (s == "x") {
+        out.kinds.push_back(FileKind::kExecutable);
+      } else if (s == "l") {
+        out.kinds.push_back(FileKind::kSymlink);
+      } else {
+        return corrupt("'kinds' holds something other than \"\", \"x\", \"l\" or null");
+      }
+    }
+  }
+  if (j.contains("dirs")) {
+    if (!j["dirs"].is_array()) return corrupt("'dirs' is not a list");
+    for (const auto& b : j["dirs"]) {
+      if (!b.is_boolean()) return corrupt("'dirs' holds a non-boolean");
+      out.dirs.push_back(b.get<bool>());
+    }
+  }
+  if (j.contains("micros") && j["micros"].is_number_integer()) {
+    out.micros = j["micros"].get<int64_t>();
+  }
+  return out;
+}
+
+Result<RevisionDiffReply> decodeRevisionDiffReply(const std::string& line) {
+  HG_ASSIGN_OR_RETURN(json j, parseReply(line));
+  RevisionDiffReply out;
+  HG_RETURN_IF_ERROR(readPathList(j, "only_from", out.onlyFrom));
+  HG_RETURN_IF_ERROR(readPathList(j, "only_to", out.onlyTo));
+  if (j.contains("micros") && j["micros"].is_number_integer()) {
+    out.micros = j["micros"].get<int64_t>();
+  }
+  return out;
 }
 
 }  // namespace hgvfs::control

@@ -14,6 +14,20 @@
 //             "copies": {"dest": "source", ...}, "warnings": [...],
 //             "micros": TIME_THE_DAEMON_SPENT}
 //   request  {"version": 1, "op": "hello"} → {"version": 1, "ok": true, "daemon": "hgvfs"}
+//   request  {"version": 1, "op": "files", "node": "HEX40", "paths": [...],
+//             "dirs": [{"dir": "D", "except": [...]}, ...]}  (both lists optional)
+//   reply    {"version": 1, "ok": true, "kinds": ["" | "x" | "l" | null, ...],
+//             "dirs": [bool, ...], "micros": N}
+//            kinds is parallel to paths: the file's flags in revision NODE, null
+//            when NODE has no file there (absent, or a directory); dirs is
+//            parallel to dirs: whether NODE has a file strictly below D ("" is
+//            the root) that its except list does not name. The extension's
+//            dirstate map answers implied paths with it (docs/DIRSTATE.md).
+//   request  {"version": 1, "op": "revision-diff", "from": "HEX40", "to": "HEX40"}
+//   reply    {"version": 1, "ok": true, "only_from": [...], "only_to": [...], "micros": N}
+//            the files of FROM's manifest TO lacks and the reverse (a file in
+//            both, changed or not, is in neither), sorted bytewise.
+//   Nodes are full hex; forty zeros is the null revision (no files).
 //   error    {"version": 1, "ok": false, "error": "MESSAGE"}
 //
 // Paths are bytes; JSON strings must be Unicode, so each byte travels as the
@@ -58,6 +72,34 @@ struct StatusReply {
   int64_t micros = 0;  // time the daemon spent
 };
 
+// The kind of one path in one revision (a "files" reply).
+enum class FileKind { kAbsent, kRegular, kExecutable, kSymlink };
+
+struct FilesRequest {
+  struct Dir {
+    Bytes dir;                  // "" for the root
+    std::vector<Bytes> except;  // full paths, not relative to dir
+  };
+  std::string node;  // 40 hex digits
+  std::vector<Bytes> paths;
+  std::vector<Dir> dirs;
+};
+
+struct FilesReply {
+  std::vector<FileKind> kinds;  // parallel to the request's paths
+  std::vector<bool> dirs;       // parallel to the request's dirs
+  int64_t micros = 0;
+};
+
+struct RevisionDiffRequest {
+  std::string from, to;  // 40 hex digits each
+};
+
+struct RevisionDiffReply {
+  std::vector<Bytes> onlyFrom, onlyTo;  // sorted bytewise
+  int64_t micros = 0;
+};
+
 // One received line as a message of this protocol: a JSON object whose
 // "version" is kProtocolVersion. Unsupported for another version ("protocol
 // version 2 is not supported (SELF speaks 1)", SELF naming the receiver),
@@ -72,5 +114,18 @@ std::string encodeError(const std::string& message);
 // A reply line → the reply, or the daemon's error (InvalidArgument), or
 // Corrupt for a malformed line or another protocol version.
 Result<StatusReply> decodeStatusReply(const std::string& line);
+
+std::string encodeFilesRequest(const FilesRequest& request);
+std::string encodeFilesReply(const FilesReply& reply);
+std::string encodeRevisionDiffRequest(const RevisionDiffRequest& request);
+std::string encodeRevisionDiffReply(const RevisionDiffReply& reply);
+// A parsed request (parseMessage) → its fields; Corrupt, saying which, for a
+// missing or malformed field (a node that is not 40 hex digits, a path list
+// holding a non-string, a path above U+00FF).
+Result<FilesRequest> decodeFilesRequest(const nlohmann::json& request);
+Result<RevisionDiffRequest> decodeRevisionDiffRequest(const nlohmann::json& request);
+// Reply lines, as decodeStatusReply.
+Result<FilesReply> decodeFilesReply(const std::string& line);
+Result<RevisionDiffReply> decodeRevisionDiffReply(const std::string& line);
 
 }  // namespace hgvfs::control

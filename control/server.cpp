@@ -116,6 +116,20 @@ void Server::serve(int fd) {
   ::close(fd);
 }
 
+template <typename Request, typename Reply>
+std::string Server::answer(Result<Request> request,
+                           Result<Reply> (Handler::*method)(const Request&),
+                           std::string (*encode)(const Reply&)) {
+  if (!request.ok()) return encodeError("malformed request: " + request.error().what);
+  auto started = std::chrono::steady_clock::now();
+  Result<Reply> reply = (handler_.*method)(*request);
+  if (!reply.ok()) return encodeError(reply.error().message());
+  reply->micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+  return encode(*reply);
+}
+
 std::string Server::handle(const std::string& line) {
   auto parsed = parseMessage(line, "the daemon");
   if (!parsed.ok()) {
@@ -127,6 +141,12 @@ std::string Server::handle(const std::string& line) {
     std::string op = request.value("op", "");
     if (op == "hello") {
       return json{{"version", kProtocolVersion}, {"ok", true}, {"daemon", "hgvfs"}}.dump();
+    }
+    if (op == "files") return answer(decodeFilesRequest(request), &Handler::files,
+                                     encodeFilesReply);
+    if (op == "revision-diff") {
+      return answer(decodeRevisionDiffRequest(request), &Handler::revisionDiff,
+                    encodeRevisionDiffReply);
     }
     if (op != "status") return encodeError("unknown op '" + op + "'");
     StatusRequest req;

@@ -24,10 +24,15 @@
 
 namespace hgvfs::control {
 
+// What answers requests. An error becomes an error reply carrying its
+// message (for an unknown node, one naming it: the extension then answers
+// from the manifest itself).
 class Handler {
  public:
   virtual ~Handler() = default;
   virtual Result<StatusReply> status(const StatusRequest& request) = 0;
+  virtual Result<FilesReply> files(const FilesRequest& request) = 0;
+  virtual Result<RevisionDiffReply> revisionDiff(const RevisionDiffRequest& request) = 0;
 };
 
 class Server {
@@ -45,6 +50,10 @@ class Server {
   std::string handle(const std::string& line);
 
  private:
+  // A decoded request through one Handler method to its reply line.
+  template <typename Request, typename Reply>
+  std::string answer(Result<Request> request, Result<Reply> (Handler::*method)(const Request&),
+                     std::string (*encode)(const Reply&));
   void acceptLoop();
   void serve(int fd);
 

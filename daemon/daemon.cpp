@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -30,24 +31,139 @@ void tell(int& fd, const std::string& message) {
   fd = -1;
 }
 
+constexpr const char* kDirstateRequirement = "hgvfs-dirstate";  // docs/DIRSTATE.md
+
+// The lines of a requires file (empty when there is none).
+std::set<std::string> readRequires(const std::string& path) {
+  std::ifstream in(path);
+  std::set<std::string> out;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.insert(line);
+  }
+  return out;
+}
+
+Status writeRequires(const std::string& path, const std::set<std::string>& reqs) {
+  std::string text;
+  for (const auto& r : reqs) text += r + "\n";
+  return writeFileAtomically(path, text);
+}
+
+// A client made before the mount's dirstate format held a full v1 dirstate
+// and no requirement. It becomes the mount's format (docs/DIRSTATE.md):
+// plain 'n' entries for files of p1 are dropped (implied), files of p1 the
+// old file did not list become 'u', every other entry is kept as it was.
+//
+// Crash safety: the converted file is written beside the old one
+// (dirstate.hgvfs-new, synced), then the requirement is added, then the new
+// file is renamed over the old. A crash before the requirement leaves the
+// old client as it was (converted again next time); a crash after it leaves
+// the pending file, which ensureDotHg renames into place before anything
+// reads the dirstate.
+Status convertFullDirstate(const std::string& dir, const hg::Repository& repo) {
+  const std::string path = dir + "/dirstate";
+  const std::string pending = dir + "/dirstate.hgvfs-new";
+  HG_ASSIGN_OR_RETURN(Bytes data, readFile(path));
+  std::vector<hg::DirstateEntry> entries;
+  HG_ASSIGN_OR_RETURN(auto parents,
+                      hg::visitDirstateV1(
+                          data,
+                          [&](const hg::DirstateEntryView& v) {
+                            entries.push_back(hg::DirstateEntry::from(v));
+                          },
+                          path));
+  std::vector<Bytes> p1Files;
+  if (!parents.first.isNull()) {
+    HG_ASSIGN_OR_RETURN(hg::Revision rev, repo.changelog().revlog().rev(parents.first));
+    HG_ASSIGN_OR_RETURN(hg::Manifest manifest, repo.manifestOf(rev));
+    p1Files.reserve(manifest.size());
+    for (const auto& e : manifest.entries()) p1Files.emplace_back(e.path);
+    std::sort(p1Files.begin(), p1Files.end());
+  }
+  auto inP1 = [&](ByteView p) {
+    return std::binary_search(p1Files.begin(), p1Files.end(), p,
+                              [](ByteView a, ByteView b) { return a < b; });
+  };
+  Bytes out;
+  hg::DirstateV1Writer writer(
+      parents.first, parents.second,
+      [&](ByteView chunk) {
+        out.append(chunk);
+        return okStatus();
+      },
+      size_t{1} << 16, hg::DirstateFormat::kHgvfs);
+  std::vector<ByteView> listed;
+  listed.reserve(entries.size());
+  size_t kept = 0;
+  for (const auto& e : entries) {
+    listed.emplace_back(e.path);
+    bool implied = e.state == 'n' && !e.copySource && e.size != hg::kDirstateSizeFromP2 &&
+                   inP1(e.path);
+    if (implied) continue;
+    HG_RETURN_IF_ERROR(writer.add(e));
+    ++kept;
+  }
+  std::sort(listed.begin(), listed.end());
+  size_t untracked = 0;
+  for (const auto& f : p1Files) {
+    if (std::binary_search(listed.begin(), listed.end(), ByteView(f))) continue;
+    HG_RETURN_IF_ERROR(writer.addUntracked(f));
+    ++untracked;
+  }
+  HG_RETURN_IF_ERROR(writer.finish());
+  HG_RETURN_IF_ERROR(writeFileAtomically(pending, out));
+  auto reqs = readRequires(dir + "/requires");
+  reqs.insert(kDirstateRequirement);
+  HG_RETURN_IF_ERROR(writeRequires(dir + "/requires", reqs));
+  if (::rename(pending.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    return ioError(err, "cannot put the converted dirstate in place", path);
+  }
+  log().info(
+      "converted the dirstate to the hgvfs format (docs/DIRSTATE.md): kept {} of {} entries, "
+      "{} files of p1 untracked",
+      kept, entries.size(), untracked);
+  return okStatus();
+}
+
 // The client's .hg, shown as `.hg` in the mount root: a share of the
-// backing repository (sharedpath, requires with `shared`), an hgrc enabling
-// the extension, and a dirstate for the mounted revision listing every file
-// (size and mtime unknown, so stock hg compares contents: slower, correct).
-// Made once per client; afterwards hg owns it (commit, update move p1).
+// backing repository (sharedpath, requires with `shared` and the mount's
+// dirstate requirement), an hgrc enabling the extension, and a dirstate in
+// the mount's format (docs/DIRSTATE.md) for the mounted revision: the
+// parents and no entries, every file of p1 implied. Made once per client;
+// afterwards hg owns it (commit, update move p1). A client from before the
+// format is converted.
 Status ensureDotHg(const std::string& dir, const hg::Repository& repo, hg::Revision rev,
                    const std::string& socket) {
-  if (::access((dir + "/dirstate").c_str(), F_OK) == 0) return okStatus();
+  const std::string dirstate = dir + "/dirstate";
+  const std::string pending = dir + "/dirstate.hgvfs-new";
+  if (::access(dirstate.c_str(), F_OK) == 0) {
+    auto reqs = readRequires(dir + "/requires");
+    if (!reqs.count(kDirstateRequirement)) {
+      if (reqs.count("dirstate-v2")) {
+        return unsupported(
+            "the client's dirstate is in dirstate-v2 form, which hgvfs cannot convert; commit "
+            "or export local changes with the hgvfs that made the client, then mount a new "
+            "client",
+            dir);
+      }
+      return convertFullDirstate(dir, repo);
+    }
+    if (::access(pending.c_str(), F_OK) == 0 && ::rename(pending.c_str(), dirstate.c_str()) != 0) {
+      int err = errno;
+      return ioError(err, "cannot finish converting the dirstate", dirstate);
+    }
+    return okStatus();
+  }
   HG_RETURN_IF_ERROR(makeDirectories(dir));
-  std::ifstream in(repo.dotHg() + "/requires");
   std::set<std::string> needs;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line != "shared" && line != "relshared") needs.insert(line);
+  for (const auto& r : readRequires(repo.dotHg() + "/requires")) {
+    // The mount's dirstate has one layout, the one docs/DIRSTATE.md names.
+    if (r != "shared" && r != "relshared" && r != "dirstate-v2") needs.insert(r);
   }
   needs.insert("shared");
-  std::string text;
-  for (const auto& r : needs) text += r + "\n";
-  HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/requires", text));
+  needs.insert(kDirstateRequirement);
+  HG_RETURN_IF_ERROR(writeRequires(dir + "/requires", needs));
   HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/sharedpath", repo.sharedDotHg()));
   std::string hgrc =
       "# Written by hgvfs mount: status comes from the hgvfs daemon.\n"
@@ -56,19 +172,18 @@ Status ensureDotHg(const std::string& dir, const hg::Repository& repo, hg::Revis
       "[hgvfs]\nsocket = " +
       socket + "\n";
   HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/hgrc", hgrc));
-  HG_ASSIGN_OR_RETURN(hg::Manifest manifest, repo.manifestOf(rev));
   hg::Node p1 = repo.changelog().revlog().node(rev);
   Bytes out;
-  out.reserve(40 + manifest.size() * 48);
-  hg::DirstateV1Writer writer(p1, hg::Node(), [&](ByteView chunk) {
-    out.append(chunk);
-    return okStatus();
-  });
-  for (const auto& e : manifest.entries()) {
-    HG_RETURN_IF_ERROR(writer.add('n', 0, -1, -1, e.path));
-  }
+  hg::DirstateV1Writer writer(
+      p1, hg::Node(),
+      [&](ByteView chunk) {
+        out.append(chunk);
+        return okStatus();
+      },
+      size_t{1} << 16, hg::DirstateFormat::kHgvfs);
   HG_RETURN_IF_ERROR(writer.finish());
-  return writeFileAtomically(dir + "/dirstate", out);
+  // The dirstate last: its presence says the client is complete.
+  return writeFileAtomically(dirstate, out);
 }
 
 // Changed files keep an open overlay file each (within a budget).

@@ -6,7 +6,10 @@
 namespace hgvfs::hg {
 namespace {
 
-bool knownState(char s) { return s == 'n' || s == 'a' || s == 'r' || s == 'm'; }
+bool knownState(char s, DirstateFormat format) {
+  return s == 'n' || s == 'a' || s == 'r' || s == 'm' ||
+         (format == DirstateFormat::kHgvfs && s == kDirstateStateUntracked);
+}
 
 void putBe32(Bytes& out, int32_t v) {
   auto u = static_cast<uint32_t>(v);
@@ -43,7 +46,7 @@ DirstateEntry DirstateEntry::from(const DirstateEntryView& v) {
 
 Result<std::pair<Node, Node>> visitDirstateV1(
     ByteView data, const std::function<void(const DirstateEntryView&)>& visit,
-    const std::string& where) {
+    const std::string& where, DirstateFormat format) {
   if (data.empty()) return std::pair<Node, Node>{};  // dirstatemap.parents: no file, null parents
   if (data.size() < kDirstateHeaderSize) {
     return corrupt("parents truncated: " + std::to_string(data.size()) + " of 40 bytes", where);
@@ -62,7 +65,7 @@ Result<std::pair<Node, Node>> visitDirstateV1(
                         std::nullopt,
                         pos};
     uint32_t nameLen = be32At(data, pos + 13);
-    if (!knownState(v.state)) {
+    if (!knownState(v.state, format)) {
       return corrupt("unknown state " + printable(ByteView(&v.state, 1)) + at(pos), where);
     }
     size_t namePos = pos + kDirstateEntryHeaderSize;
@@ -77,13 +80,18 @@ Result<std::pair<Node, Node>> visitDirstateV1(
     } else {
       v.path = name;
     }
+    if (v.state == kDirstateStateUntracked && v.copySource) {
+      // 'u' is a file the working copy does not track: it cannot be a copy.
+      return corrupt("untracked entry with a copy source" + at(pos), where);
+    }
     visit(v);
     pos = namePos + nameLen;
   }
   return parents;
 }
 
-Result<Dirstate> parseDirstateV1(ByteView data, const std::string& where) {
+Result<Dirstate> parseDirstateV1(ByteView data, const std::string& where,
+                                 DirstateFormat format) {
   Dirstate d;
   // About 71 bytes an entry (dirstatemap.read's estimate).
   d.entries.reserve(data.size() / 71);
@@ -91,7 +99,7 @@ Result<Dirstate> parseDirstateV1(ByteView data, const std::string& where) {
       auto parents,
       visitDirstateV1(
           data, [&](const DirstateEntryView& v) { d.entries.push_back(DirstateEntry::from(v)); },
-          where));
+          where, format));
   d.p1 = parents.first;
   d.p2 = parents.second;
   return d;
@@ -131,8 +139,9 @@ Bytes serializeDirstateV1(const Dirstate& d) {
   return out;
 }
 
-DirstateV1Writer::DirstateV1Writer(const Node& p1, const Node& p2, Sink sink, size_t chunkBytes)
-    : sink_(std::move(sink)), chunkBytes_(chunkBytes) {
+DirstateV1Writer::DirstateV1Writer(const Node& p1, const Node& p2, Sink sink, size_t chunkBytes,
+                                   DirstateFormat format)
+    : sink_(std::move(sink)), chunkBytes_(chunkBytes), format_(format) {
   buffer_.reserve(chunkBytes_ + 4096);
   buffer_.append(p1.view());
   buffer_.append(p2.view());
@@ -141,8 +150,12 @@ DirstateV1Writer::DirstateV1Writer(const Node& p1, const Node& p2, Sink sink, si
 Status DirstateV1Writer::add(char state, int32_t mode, int32_t size, int32_t mtime, ByteView path,
                              std::optional<ByteView> copySource) {
   if (failed_) return *failed_;
-  if (!knownState(state)) {
+  if (!knownState(state, format_)) {
     return invalidArgument("dirstate state " + printable(ByteView(&state, 1)), printable(path));
+  }
+  if (state == kDirstateStateUntracked && (copySource || mode != 0 || size != 0 || mtime != 0)) {
+    return invalidArgument("an untracked ('u') dirstate entry has no copy, mode, size or mtime",
+                           printable(path));
   }
   if (path.empty() || path.find('\0') != ByteView::npos) {
     return invalidArgument("dirstate path is empty or holds a NUL", printable(path));

@@ -30,6 +30,11 @@
 // for 'r'; serializeDirstateV1 writes whatever the entries hold, so an
 // entry meant to match hg byte for byte should follow that.
 //
+// The mount's own format (docs/DIRSTATE.md) is this layout with one more
+// state, 'u': a file of p1 the working copy does not track (mode, size and
+// mtime 0, never a copy). Parsing accepts it only when asked for
+// DirstateFormat::kHgvfs; plain v1 refuses it as hg does.
+//
 // Ownership: parse results own their bytes; DirstateEntryView looks into the
 // caller's buffer for the duration of the callback only.
 // Thread rules: plain functions and values; a DirstateV1Writer is used by
@@ -47,6 +52,11 @@
 
 namespace hgvfs::hg {
 
+// Which states a parse accepts: v1's n/a/r/m, or those and 'u' (the mount's
+// format, docs/DIRSTATE.md).
+enum class DirstateFormat { kV1, kHgvfs };
+
+inline constexpr char kDirstateStateUntracked = 'u';  // kHgvfs only
 inline constexpr int32_t kDirstateSizeNonNormal = -1;  // NONNORMAL in parsers.py
 inline constexpr int32_t kDirstateSizeFromP2 = -2;     // FROM_P2
 inline constexpr int32_t kDirstateMtimeUnset = -1;     // AMBIGUOUS_TIME: compare content
@@ -61,7 +71,7 @@ inline int32_t dirstateRange(uint64_t value) { return static_cast<int32_t>(value
 
 // One entry, borrowed from the buffer being parsed.
 struct DirstateEntryView {
-  char state;  // 'n', 'a', 'r' or 'm'
+  char state;  // 'n', 'a', 'r' or 'm' ('u' in DirstateFormat::kHgvfs)
   int32_t mode;
   int32_t size;
   int32_t mtime;
@@ -103,13 +113,15 @@ struct DirstateSummary {
 
 // Calls `visit` for each entry in file order. Corrupt (naming `where` and
 // the offset) for 1..39 bytes, a truncated entry or name, or a state hg does
-// not know — the cases where hg itself refuses the file. The parents are
-// returned; an empty buffer gives null parents and no calls.
+// not know — the cases where hg itself refuses the file — and, in kHgvfs,
+// a 'u' entry with a copy source. The parents are returned; an empty
+// buffer gives null parents and no calls.
 Result<std::pair<Node, Node>> visitDirstateV1(
     ByteView data, const std::function<void(const DirstateEntryView&)>& visit,
-    const std::string& where = "dirstate");
+    const std::string& where = "dirstate", DirstateFormat format = DirstateFormat::kV1);
 
-Result<Dirstate> parseDirstateV1(ByteView data, const std::string& where = "dirstate");
+Result<Dirstate> parseDirstateV1(ByteView data, const std::string& where = "dirstate",
+                                 DirstateFormat format = DirstateFormat::kV1);
 Result<DirstateSummary> parseDirstateNonNormal(ByteView data,
                                                const std::string& where = "dirstate");
 
@@ -122,16 +134,22 @@ Bytes serializeDirstateV1(const Dirstate& d);
 // `chunkBytes`, so a dirstate for a whole manifest never exists in memory at
 // once. The first sink error stops the writer and is returned by every later
 // call. finish() flushes what is left; the caller then syncs and renames.
+// A writer for DirstateFormat::kHgvfs also writes 'u' entries.
 class DirstateV1Writer {
  public:
   using Sink = std::function<Status(ByteView)>;
-  DirstateV1Writer(const Node& p1, const Node& p2, Sink sink, size_t chunkBytes = size_t{1} << 16);
+  DirstateV1Writer(const Node& p1, const Node& p2, Sink sink, size_t chunkBytes = size_t{1} << 16,
+                   DirstateFormat format = DirstateFormat::kV1);
 
-  // InvalidArgument for a path that is empty or holds a NUL, or a name longer
-  // than the format's 31 bits; the entry is then not written.
+  // InvalidArgument for a path that is empty or holds a NUL, a name longer
+  // than the format's 31 bits, a state the writer's format lacks, or a 'u'
+  // entry with a copy source or a mode, size or mtime other than 0; the
+  // entry is then not written.
   Status add(char state, int32_t mode, int32_t size, int32_t mtime, ByteView path,
              std::optional<ByteView> copySource = std::nullopt);
   Status add(const DirstateEntry& e);
+  // A 'u' entry (kHgvfs writers only).
+  Status addUntracked(ByteView path) { return add(kDirstateStateUntracked, 0, 0, 0, path); }
   Status finish();
   size_t entriesWritten() const { return count_; }
 
@@ -140,6 +158,7 @@ class DirstateV1Writer {
 
   Sink sink_;
   size_t chunkBytes_;
+  DirstateFormat format_;
   Bytes buffer_;
   size_t count_ = 0;
   std::optional<Error> failed_;

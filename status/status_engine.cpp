@@ -8,6 +8,7 @@
 #include "base/hgrc.h"
 #include "hgbridge/repository.h"
 #include "status/copy_tracing.h"
+#include "store/tree_diff.h"
 
 namespace hgvfs::status {
 namespace {
@@ -95,10 +96,16 @@ Result<store::TreeId> StatusEngine::treeOf(const hg::Node& node) {
 Result<control::StatusReply> StatusEngine::status(const control::StatusRequest& request) {
   MutexLock lock(mutex_);
   control::StatusReply result;
+  // The callbacks run inside refresh(), under mutex_ held here; the
+  // analysis cannot see through std::function, hence the opt-outs.
   HG_RETURN_IF_ERROR(dirstate_.refresh(
       request.clean,
+      [this](const hg::Node& p1, ByteView path) NO_THREAD_SAFETY_ANALYSIS -> Result<bool> {
+        HG_ASSIGN_OR_RETURN(store::TreeId tree, treeOf(p1));
+        HG_ASSIGN_OR_RETURN(auto entry, objects_->findEntry(tree, path));
+        return entry && !entry->isDirectory();
+      },
       [this](const hg::Node& p1) NO_THREAD_SAFETY_ANALYSIS -> Result<std::vector<Bytes>> {
-        // Called by refresh() just above: mutex_ is held.
         HG_ASSIGN_OR_RETURN(store::TreeId tree, treeOf(p1));
         std::vector<Bytes> files;
         HG_RETURN_IF_ERROR(objects_->listFiles(tree, Bytes(), files));
@@ -180,6 +187,100 @@ Result<control::StatusReply> StatusEngine::status(const control::StatusRequest& 
                                                      dirstate_.copies(), result.added));
   }
   return result;
+}
+
+Result<std::optional<store::TreeId>> StatusEngine::treeOfHex(const std::string& hex) {
+  std::optional<hg::Node> node = hg::Node::fromHex(hex);
+  if (!node) return invalidArgument("not a full hex node: " + hex);
+  if (node->isNull()) return std::optional<store::TreeId>();
+  HG_ASSIGN_OR_RETURN(store::TreeId tree, treeOf(*node));
+  return std::optional<store::TreeId>(tree);
+}
+
+// Depth first, stopping at the first file that is not excepted: the walk
+// costs the excepted files and the directories above them, not the subtree.
+Result<bool> StatusEngine::hasFileOutside(const store::TreeId& tree, const Bytes& prefix,
+                                          const std::set<Bytes, std::less<>>& except) {
+  HG_ASSIGN_OR_RETURN(auto t, objects_->tree(tree));
+  for (const auto& e : t->entries()) {
+    Bytes child = prefix.empty() ? e.name : prefix + "/" + e.name;
+    if (!e.isDirectory()) {
+      if (!except.count(child)) return true;
+      continue;
+    }
+    HG_ASSIGN_OR_RETURN(bool found, hasFileOutside(e.treeId(), child, except));
+    if (found) return true;
+  }
+  return false;
+}
+
+Result<control::FilesReply> StatusEngine::files(const control::FilesRequest& request) {
+  MutexLock lock(mutex_);
+  control::FilesReply reply;
+  HG_ASSIGN_OR_RETURN(std::optional<store::TreeId> root, treeOfHex(request.node));
+  reply.kinds.reserve(request.paths.size());
+  for (const auto& path : request.paths) {
+    control::FileKind kind = control::FileKind::kAbsent;
+    if (root) {
+      HG_ASSIGN_OR_RETURN(auto entry, objects_->findEntry(*root, path));
+      if (entry) {
+        switch (entry->kind) {
+          case store::EntryKind::kRegular:
+            kind = control::FileKind::kRegular;
+            break;
+          case store::EntryKind::kExecutable:
+            kind = control::FileKind::kExecutable;
+            break;
+          case store::EntryKind::kSymlink:
+            kind = control::FileKind::kSymlink;
+            break;
+          case store::EntryKind::kDirectory:
+            break;  // not a file
+        }
+      }
+    }
+    reply.kinds.push_back(kind);
+  }
+  for (const auto& d : request.dirs) {
+    bool found = false;
+    if (root) {
+      std::optional<store::TreeId> dirTree = root;
+      if (!d.dir.empty()) {
+        HG_ASSIGN_OR_RETURN(auto entry, objects_->findEntry(*root, d.dir));
+        dirTree.reset();
+        if (entry && entry->isDirectory()) dirTree = entry->treeId();
+      }
+      if (dirTree) {
+        std::set<Bytes, std::less<>> except(d.except.begin(), d.except.end());
+        HG_ASSIGN_OR_RETURN(found, hasFileOutside(*dirTree, d.dir, except));
+      }
+    }
+    reply.dirs.push_back(found);
+  }
+  return reply;
+}
+
+Result<control::RevisionDiffReply> StatusEngine::revisionDiff(
+    const control::RevisionDiffRequest& request) {
+  MutexLock lock(mutex_);
+  control::RevisionDiffReply reply;
+  HG_ASSIGN_OR_RETURN(std::optional<store::TreeId> from, treeOfHex(request.from));
+  HG_ASSIGN_OR_RETURN(std::optional<store::TreeId> to, treeOfHex(request.to));
+  // A path that is a file on one side and a directory on the other comes
+  // out as a removal and additions: the files are what the map settles.
+  HG_RETURN_IF_ERROR(store::diffTrees(*objects_, from, to, ByteView(),
+                                      [&](const store::TreeChange& change) {
+                                        if (change.kind == store::TreeChange::kRemoved) {
+                                          reply.onlyFrom.push_back(change.path);
+                                        } else if (change.kind == store::TreeChange::kAdded) {
+                                          reply.onlyTo.push_back(change.path);
+                                        }
+                                      }));
+  // diffTrees gives manifest order, which is bytewise; sorting keeps the
+  // promise whatever the walk's order becomes.
+  std::sort(reply.onlyFrom.begin(), reply.onlyFrom.end());
+  std::sort(reply.onlyTo.begin(), reply.onlyTo.end());
+  return reply;
 }
 
 // The working copy against p1 (plain hg status): a path the mount and p1

@@ -10,9 +10,9 @@
 // when `.hgignore` (read through the mount) or the hgrc changed.
 //
 // Cost: the materialized part of the mount, the changed subtrees and the
-// dirstate's non-normal entries — not the size of the repository (except
-// that a changed .hg/dirstate is scanned once, in C++, and `clean` lists
-// every tracked file).
+// dirstate's entries, which in the mount's format (docs/DIRSTATE.md) are
+// only the changes — not the size of the repository (except that `clean`
+// lists every tracked file, as hg does).
 //
 // Thread rules: status() may be called from any thread; calls are
 // serialized by mutex_. Lock order: mutex_ is taken before the
@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,13 @@ class StatusEngine : public control::Handler {
   // Every list sorted bytewise; copies (destination, source) sorted.
   Result<control::StatusReply> status(const control::StatusRequest& request) override
       EXCLUDES(mutex_);
+  // The `files` and `revision-diff` requests of the extension's dirstate
+  // map (docs/DIRSTATE.md), answered from the store's trees: a path costs
+  // one tree load per component, a revision diff the changed directories.
+  Result<control::FilesReply> files(const control::FilesRequest& request) override
+      EXCLUDES(mutex_);
+  Result<control::RevisionDiffReply> revisionDiff(const control::RevisionDiffRequest& request)
+      override EXCLUDES(mutex_);
 
  private:
   // The two ways of combining the mount's diff with the dirstate.
@@ -60,6 +68,12 @@ class StatusEngine : public control::Handler {
   // reads state mutex_ guards: use it only while holding mutex_).
   std::function<bool(ByteView)> ignoredPaths() REQUIRES(mutex_);
   Result<store::TreeId> treeOf(const hg::Node& node) REQUIRES(mutex_);
+  // The root tree of a full hex node from a request; nullopt for the null
+  // revision. An unknown node is an error naming it.
+  Result<std::optional<store::TreeId>> treeOfHex(const std::string& hex) REQUIRES(mutex_);
+  // Whether `tree` (the directory `prefix`) holds a file not in `except`.
+  Result<bool> hasFileOutside(const store::TreeId& tree, const Bytes& prefix,
+                              const std::set<Bytes, std::less<>>& except) REQUIRES(mutex_);
   Result<hg::Node> resolve(const std::string& rev) REQUIRES(mutex_);
 
   fs::FileSystem& fs_;

@@ -79,6 +79,122 @@ TEST(ProtocolTest, BadRepliesAreClearErrors) {
   EXPECT_EQ(daemonError.error().what, "no dirstate");
 }
 
+TEST(ProtocolTest, FilesRequestAndReplyRoundTrip) {
+  FilesRequest request;
+  request.node = std::string(40, 'a');
+  request.paths = {"a/b", Bytes("caf\xe9"), Bytes("nul\0in", 6)};
+  request.dirs = {{"", {}}, {"a", {"a/x", Bytes("a/\xff")}}};
+  auto parsed = parseMessage(encodeFilesRequest(request), "test");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  EXPECT_EQ((*parsed)["op"], "files");
+  auto back = decodeFilesRequest(*parsed);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->node, request.node);
+  EXPECT_EQ(back->paths, request.paths);
+  ASSERT_EQ(back->dirs.size(), 2u);
+  EXPECT_EQ(back->dirs[0].dir, "");
+  EXPECT_TRUE(back->dirs[0].except.empty());
+  EXPECT_EQ(back->dirs[1].dir, "a");
+  EXPECT_EQ(back->dirs[1].except, request.dirs[1].except);
+
+  FilesReply reply;
+  reply.kinds = {FileKind::kRegular, FileKind::kExecutable, FileKind::kSymlink, FileKind::kAbsent};
+  reply.dirs = {true, false};
+  reply.micros = 7;
+  std::string line = encodeFilesReply(reply);
+  json j = json::parse(line);
+  EXPECT_EQ(j["kinds"], json::parse(R"(["", "x", "l", null])"));
+  EXPECT_EQ(j["dirs"], json::parse("[true, false]"));
+  auto decoded = decodeFilesReply(line);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message();
+  EXPECT_EQ(decoded->kinds, reply.kinds);
+  EXPECT_EQ(decoded->dirs, reply.dirs);
+  EXPECT_EQ(decoded->micros, 7);
+}
+
+TEST(ProtocolTest, FilesRequestListsAreOptional) {
+  auto parsed = parseMessage(R"({"version":1,"op":"files","node":")" + std::string(40, '0') + "\"}",
+                             "test");
+  ASSERT_TRUE(parsed.ok());
+  auto request = decodeFilesRequest(*parsed);
+  ASSERT_TRUE(request.ok()) << request.error().message();
+  EXPECT_TRUE(request->paths.empty());
+  EXPECT_TRUE(request->dirs.empty());
+  // A dir without an except list excepts nothing.
+  parsed = parseMessage(R"({"version":1,"op":"files","node":")" + std::string(40, '0') +
+                            R"(","dirs":[{"dir":"d"}]})",
+                        "test");
+  ASSERT_TRUE(parsed.ok());
+  request = decodeFilesRequest(*parsed);
+  ASSERT_TRUE(request.ok()) << request.error().message();
+  ASSERT_EQ(request->dirs.size(), 1u);
+  EXPECT_TRUE(request->dirs[0].except.empty());
+}
+
+TEST(ProtocolTest, RevisionDiffRequestAndReplyRoundTrip) {
+  RevisionDiffRequest request{std::string(40, '0'), "0123456789abcdef0123456789ABCDEF01234567"};
+  auto parsed = parseMessage(encodeRevisionDiffRequest(request), "test");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ((*parsed)["op"], "revision-diff");
+  auto back = decodeRevisionDiffRequest(*parsed);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->from, request.from);
+  EXPECT_EQ(back->to, request.to);
+
+  RevisionDiffReply reply;
+  reply.onlyFrom = {"a", Bytes("\xe9t\xe9")};
+  reply.onlyTo = {};
+  reply.micros = 3;
+  std::string line = encodeRevisionDiffReply(reply);
+  EXPECT_EQ(json::parse(line)["only_to"], json::array());
+  auto decoded = decodeRevisionDiffReply(line);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message();
+  EXPECT_EQ(decoded->onlyFrom, reply.onlyFrom);
+  EXPECT_TRUE(decoded->onlyTo.empty());
+  EXPECT_EQ(decoded->micros, 3);
+}
+
+TEST(ProtocolTest, BadFilesAndRevisionDiffMessagesAreClearErrors) {
+  auto request = [](const std::string& body) -> Result<FilesRequest> {
+    HG_ASSIGN_OR_RETURN(json j, parseMessage(R"({"version":1,"op":"files")" + body + "}", "t"));
+    return decodeFilesRequest(j);
+  };
+  std::string node = R"(,"node":")" + std::string(40, 'a') + "\"";
+  for (const auto& [body, why] : std::vector<std::pair<std::string, std::string>>{
+           {"", "'node' is missing"},
+           {R"(,"node":"abc")", "'node' is not 40 hex digits"},
+           {R"(,"node":")" + std::string(40, 'g') + "\"", "'node' is not 40 hex digits"},
+           {R"(,"node":12)", "'node' is missing or not a string"},
+           {node + R"(,"paths":"a")", "'paths' is not a list"},
+           {node + R"(,"paths":[1])", "'paths' holds a non-string"},
+           {node + R"(,"paths":["\u0100"])", "above U+00FF"},
+           {node + R"(,"dirs":["a"])", "'dirs' holds something other"},
+           {node + R"(,"dirs":[{"dir":"a","except":"b"}])", "'except' is not a list"},
+       }) {
+    auto r = request(body);
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_EQ(r.error().kind, ErrorKind::kCorrupt) << body;
+    EXPECT_NE(r.error().what.find(why), std::string::npos) << body << ": " << r.error().what;
+  }
+  auto diff = parseMessage(R"({"version":1,"op":"revision-diff","from":")" +
+                               std::string(40, '0') + "\"}",
+                           "t");
+  ASSERT_TRUE(diff.ok());
+  auto missing = decodeRevisionDiffRequest(*diff);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().what.find("'to'"), std::string::npos) << missing.error().what;
+
+  EXPECT_FALSE(decodeFilesReply(R"({"version":1,"ok":true,"kinds":["y"]})").ok());
+  EXPECT_FALSE(decodeFilesReply(R"({"version":1,"ok":true,"kinds":[1]})").ok());
+  EXPECT_FALSE(decodeFilesReply(R"({"version":1,"ok":true,"dirs":[1]})").ok());
+  EXPECT_FALSE(decodeFilesReply(R"({"version":1,"ok":"yes"})").ok());
+  EXPECT_FALSE(decodeRevisionDiffReply(R"({"version":1,"ok":true,"only_to":[1]})").ok());
+  auto daemonError = decodeRevisionDiffReply(encodeError("unknown revision 'x'"));
+  ASSERT_FALSE(daemonError.ok());
+  EXPECT_EQ(daemonError.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(daemonError.error().what, "unknown revision 'x'");
+}
+
 class StubHandler : public Handler {
  public:
   Result<StatusReply> status(const StatusRequest& request) override {
@@ -91,8 +207,29 @@ class StubHandler : public Handler {
     if (request.unknown) reply.unknown = {"u"};
     return reply;
   }
+  Result<FilesReply> files(const FilesRequest& request) override {
+    ++calls;
+    lastFiles = request;
+    if (request.node == std::string(40, 'f')) {
+      return notFound("unknown revision '" + request.node + "'");
+    }
+    FilesReply reply;
+    for (const auto& p : request.paths) {
+      reply.kinds.push_back(p == "x" ? FileKind::kExecutable : FileKind::kAbsent);
+    }
+    for (const auto& d : request.dirs) reply.dirs.push_back(d.except.empty());
+    return reply;
+  }
+  Result<RevisionDiffReply> revisionDiff(const RevisionDiffRequest& request) override {
+    ++calls;
+    RevisionDiffReply reply;
+    reply.onlyFrom = {Bytes(request.from.substr(0, 2))};
+    reply.onlyTo = {Bytes(request.to.substr(0, 2))};
+    return reply;
+  }
   std::atomic<int> calls{0};
   StatusRequest last;
+  FilesRequest lastFiles;
 };
 
 class ServerTest : public ::testing::Test {
@@ -176,6 +313,44 @@ TEST(ClientTest, NothingListeningIsAClearError) {
   ASSERT_FALSE(client.ok());
   EXPECT_EQ(client.error().kind, ErrorKind::kIo);
   EXPECT_NE(client.error().message().find("cannot reach the daemon"), std::string::npos);
+}
+
+TEST_F(ServerTest, AnswersFilesAndRevisionDiff) {
+  std::string node = std::string(40, 'a');
+  json files = json::parse(server_->handle(
+      R"({"version":1,"op":"files","node":")" + node +
+      R"(","paths":["x","y"],"dirs":[{"dir":"d","except":[]},{"dir":"","except":["z"]}]})"));
+  EXPECT_EQ(files["ok"], true) << files.dump();
+  EXPECT_EQ(files["kinds"], json::parse(R"(["x", null])"));
+  EXPECT_EQ(files["dirs"], json::parse("[true, false]"));
+  EXPECT_TRUE(files["micros"].is_number_integer());
+  EXPECT_EQ(handler_.lastFiles.node, node);
+
+  json unknown = json::parse(server_->handle(R"({"version":1,"op":"files","node":")" +
+                                             std::string(40, 'f') + "\"}"));
+  EXPECT_EQ(unknown["ok"], false);
+  EXPECT_NE(unknown["error"].get<std::string>().find(std::string(40, 'f')), std::string::npos)
+      << unknown.dump();
+
+  json bad = json::parse(server_->handle(R"({"version":1,"op":"files","node":"tip"})"));
+  EXPECT_EQ(bad["ok"], false);
+  EXPECT_NE(bad["error"].get<std::string>().find("malformed request"), std::string::npos);
+
+  json diff = json::parse(server_->handle(R"({"version":1,"op":"revision-diff","from":")" +
+                                          std::string(40, '1') + R"(","to":")" +
+                                          std::string(40, '2') + "\"}"));
+  EXPECT_EQ(diff["ok"], true) << diff.dump();
+  EXPECT_EQ(diff["only_from"], json::parse(R"(["11"])"));
+  EXPECT_EQ(diff["only_to"], json::parse(R"(["22"])"));
+  // Through a real connection as well.
+  auto client = Client::connect(path_);
+  ASSERT_TRUE(client.ok()) << client.error().message();
+  FilesRequest request{node, {"x"}, {}};
+  auto line = client->roundTrip(encodeFilesRequest(request));
+  ASSERT_TRUE(line.ok()) << line.error().message();
+  auto reply = decodeFilesReply(*line);
+  ASSERT_TRUE(reply.ok()) << reply.error().message();
+  EXPECT_EQ(reply->kinds, std::vector<FileKind>{FileKind::kExecutable});
 }
 
 }  // namespace

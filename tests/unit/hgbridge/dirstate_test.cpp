@@ -517,5 +517,62 @@ TEST(DirstateTest, WriterRefusesBadPathsAndKeepsSinkErrors) {
   EXPECT_EQ(calls, 1);
 }
 
+// The mount's format (docs/DIRSTATE.md): v1 plus 'u' entries, which only a
+// parse that asks for it accepts; plain v1 keeps refusing them as hg does.
+TEST(DirstateTest, HgvfsFormatReadsAndWritesUntrackedEntries) {
+  Node p1 = *Node::fromHex("0123456789abcdef0123456789abcdef01234567");
+  Bytes out;
+  DirstateV1Writer w(
+      p1, kNullNode,
+      [&](ByteView b) -> Status {
+        out.append(b);
+        return okStatus();
+      },
+      size_t{1} << 16, DirstateFormat::kHgvfs);
+  ASSERT_TRUE(w.add('a', 0, -1, -1, "new", ByteView("old")).ok());
+  ASSERT_TRUE(w.addUntracked("dir/gone").ok());
+  EXPECT_EQ(w.add('u', 0, 0, 0, "copied", ByteView("src")).error().kind,
+            ErrorKind::kInvalidArgument);
+  EXPECT_EQ(w.add('u', 0100644, -1, -1, "sized").error().kind, ErrorKind::kInvalidArgument);
+  ASSERT_TRUE(w.finish().ok());
+  EXPECT_EQ(w.entriesWritten(), 2u);
+
+  auto v1 = parseDirstateV1(out, "d");
+  ASSERT_FALSE(v1.ok());
+  EXPECT_EQ(v1.error().kind, ErrorKind::kCorrupt);
+  EXPECT_NE(v1.error().what.find("unknown state u at offset 64"), std::string::npos) << v1.error().what;
+  EXPECT_FALSE(parseDirstateNonNormal(out).ok());
+
+  auto d = parseDirstateV1(out, "d", DirstateFormat::kHgvfs);
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  EXPECT_EQ(d->p1, p1);
+  ASSERT_EQ(d->entries.size(), 2u);
+  EXPECT_EQ(d->entries[1], (DirstateEntry{'u', 0, 0, 0, "dir/gone", std::nullopt}));
+  EXPECT_TRUE(serializeDirstateV1(*d) == out);
+
+  // A v1 writer writes no 'u'.
+  DirstateV1Writer plain(kNullNode, kNullNode, [](ByteView) { return okStatus(); });
+  EXPECT_EQ(plain.addUntracked("x").error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(plain.entriesWritten(), 0u);
+}
+
+TEST(DirstateTest, UntrackedEntryWithACopySourceIsCorrupt) {
+  Dirstate d;
+  d.entries.push_back({'n', 0, -1, -1, "kept", std::nullopt});
+  d.entries.push_back({'u', 0, 0, 0, "dest", Bytes("source")});
+  Bytes data = serializeDirstateV1(d);
+  auto parsed = parseDirstateV1(data, "clients/x/dot-hg/dirstate", DirstateFormat::kHgvfs);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.error().kind, ErrorKind::kCorrupt);
+  EXPECT_EQ(parsed.error().where, "clients/x/dot-hg/dirstate");
+  EXPECT_NE(parsed.error().what.find("untracked entry with a copy source at offset 61"),
+            std::string::npos)
+      << parsed.error().what;
+  // Unknown states stay unknown in the mount's format too.
+  Bytes bad = data;
+  bad[40] = 'x';
+  EXPECT_EQ(parseDirstateV1(bad, "d", DirstateFormat::kHgvfs).error().kind, ErrorKind::kCorrupt);
+}
+
 }  // namespace
 }  // namespace hgvfs::hg
