@@ -120,6 +120,77 @@ TEST_F(StatusTest, FilesOfP1TheDirstateDropsAreUntracked) {
   expectSameStatus("after updating away and back");
 }
 
+// A client made before the mount's dirstate format (docs/DIRSTATE.md) holds
+// a full v1 dirstate and no requirement. The checkout's dirstate after the
+// same operations is exactly such a file: the next mount converts it (and
+// the log says so), keeps every change, and lists only those afterwards. A
+// conversion cut off after the requirement was added is finished by the
+// next mount.
+TEST_F(StatusTest, AClientFromBeforeTheSmallDirstateIsConverted) {
+  inBoth(
+      "/usr/bin/hg -q update 0 && /usr/bin/hg -q rm src/a.c && "
+      "/usr/bin/hg -q update --tool :local -r 1");
+  inBoth(
+      "echo x > added.txt && /usr/bin/hg add -q added.txt && /usr/bin/hg cp -q src/new.c "
+      "copy.c && /usr/bin/hg rm -q docs/README && echo more >> src/lib/b.c");
+  expectSameStatus("before");
+  unmount(mnt_);
+  std::string client = daemon::clientDirectoryFor(mnt_);
+  std::string dotHg = client + "/dot-hg";
+  auto reqs = readWhole(dotHg + "/requires");
+  ASSERT_TRUE(reqs);
+  ASSERT_NE(reqs->find("hgvfs-dirstate\n"), std::string::npos) << *reqs;
+  // The previous release's client: its requires and a full dirstate.
+  CommandResult old = shell("cp " + q(checkout_ + "/.hg/dirstate") + " " + q(dotHg + "/dirstate") +
+                            " && sed -i '/^hgvfs-dirstate$/d' " + q(dotHg + "/requires"));
+  ASSERT_EQ(old.exitCode, 0) << describe(old);
+  auto full = readWhole(dotHg + "/dirstate");
+  ASSERT_TRUE(full);
+  mount(repo_, mnt_);
+  reqs = readWhole(dotHg + "/requires");
+  ASSERT_TRUE(reqs);
+  EXPECT_NE(reqs->find("hgvfs-dirstate\n"), std::string::npos) << *reqs;
+  expectSameStatus("after the conversion");
+  expectSameStatus("after the conversion, against revision 0", "--rev 0 -mardui");
+  CommandResult debug = shell("cd " + q(mnt_) + " && /usr/bin/hg debugdirstate --no-dates");
+  ASSERT_EQ(debug.exitCode, 0) << describe(debug);
+  std::set<std::string> listed;
+  std::istringstream lines(debug.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("copy: ", 0) == 0) {
+      listed.insert(line);
+    } else {
+      listed.insert(line.substr(0, 1) + " " + line.substr(line.rfind(' ') + 1));
+    }
+  }
+  EXPECT_EQ(listed, (std::set<std::string>{"a added.txt", "a copy.c", "r docs/README",
+                                           "u src/a.c", "copy: src/new.c -> copy.c"}))
+      << debug.out;
+
+  // Cut off after the requirement: the full file in place, the converted
+  // one pending beside it.
+  unmount(mnt_);
+  // The log is complete once the daemon ended.
+  auto log = readWhole(daemon::logFile(client));
+  ASSERT_TRUE(log);
+  // Seven files in p1, src/a.c untracked: the checkout lists the other six
+  // plus added.txt and copy.c; kept: the two adds and the removal.
+  EXPECT_NE(log->find("converted the dirstate to the hgvfs format (docs/DIRSTATE.md): kept 3 of "
+                      "8 entries, 1 files of p1 untracked"),
+            std::string::npos)
+      << *log;
+  CommandResult cut = shell("cp " + q(dotHg + "/dirstate") + " " +
+                            q(dotHg + "/dirstate.hgvfs-new") + " && cp " +
+                            q(checkout_ + "/.hg/dirstate") + " " + q(dotHg + "/dirstate"));
+  ASSERT_EQ(cut.exitCode, 0) << describe(cut);
+  mount(repo_, mnt_);
+  EXPECT_FALSE(readWhole(dotHg + "/dirstate.hgvfs-new")) << "the pending file stayed";
+  expectSameStatus("after a cut-off conversion was finished");
+  CommandResult again = shell("cd " + q(mnt_) + " && /usr/bin/hg debugdirstate --no-dates | wc -l");
+  EXPECT_EQ(again.out, "5\n") << describe(again);
+  EXPECT_NE(full->size(), readWhole(dotHg + "/dirstate").value_or("").size());
+}
+
 // hg reads .hgignore before its walk when it lists unknown files, but only
 // at the first untracked file when it lists ignored ones: a broken rule
 // aborts `hg status` but not `hg status -A` while nothing is untracked.
