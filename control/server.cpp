@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <system_error>
 #include <nlohmann/json.hpp>
 
 #include "base/io.h"
@@ -60,13 +61,32 @@ void Server::stop() {
     ::close(listenFd_);
     ::unlink(path_.c_str());
   }
-  std::list<std::thread> threads;
+  std::list<Connection> threads;
   {
     MutexLock lock(connectionsMutex_);
     for (int fd : openFds_) ::shutdown(fd, SHUT_RDWR);
     threads.swap(connections_);
   }
-  for (auto& t : threads) t.join();
+  for (auto& c : threads) c.thread.join();
+}
+
+size_t Server::connectionThreads() const {
+  MutexLock lock(connectionsMutex_);
+  return connections_.size();
+}
+
+void Server::reapEnded() {
+  std::list<Connection> ended;
+  {
+    MutexLock lock(connectionsMutex_);
+    for (auto it = connections_.begin(); it != connections_.end();) {
+      auto next = std::next(it);
+      if (it->ended) ended.splice(ended.end(), connections_, it);
+      it = next;
+    }
+  }
+  // serve() marked them ended as its last step: each join is immediate.
+  for (auto& c : ended) c.thread.join();
 }
 
 void Server::acceptLoop() {
@@ -76,17 +96,37 @@ void Server::acceptLoop() {
     if (rc <= 0) continue;
     int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
+    reapEnded();
     MutexLock lock(connectionsMutex_);
     if (stopping_) {
       ::close(fd);
       break;
     }
+    if (connections_.size() >= kMaxConnections) {
+      std::string reply = encodeError("too many connections to the daemon (" +
+                                      std::to_string(kMaxConnections) + " open)") +
+                          "\n";
+      (void)writeFull(fd, reply);
+      ::close(fd);
+      continue;
+    }
     openFds_.push_back(fd);
-    connections_.emplace_back([this, fd] { serve(fd); });
+    connections_.emplace_back();
+    Connection* self = &connections_.back();
+    try {
+      self->thread = std::thread([this, fd, self] { serve(fd, self); });
+    } catch (const std::system_error&) {
+      // No thread to be had (EAGAIN): refuse this one, keep serving.
+      connections_.pop_back();
+      openFds_.remove(fd);
+      std::string reply = encodeError("the daemon cannot start a thread for this connection") + "\n";
+      (void)writeFull(fd, reply);
+      ::close(fd);
+    }
   }
 }
 
-void Server::serve(int fd) {
+void Server::serve(int fd, Connection* self) {
   std::string pending;
   char buf[4096];
   constexpr size_t kMaxRequest = size_t{1} << 20;
@@ -114,6 +154,7 @@ void Server::serve(int fd) {
   MutexLock lock(connectionsMutex_);
   openFds_.remove(fd);
   ::close(fd);
+  self->ended = true;
 }
 
 template <typename Request, typename Reply>

@@ -8,6 +8,11 @@
 // The server knows the protocol, not what answers it: requests go to a
 // Handler (the daemon's, which asks the status engine).
 //
+// Threads: a connection's thread is joined by the accept loop once it has
+// ended (a client that connects once per request, many times over, holds
+// no more than the live connections); at most kMaxConnections are live,
+// and one more gets an error reply and is closed.
+//
 // Thread rules: start() once; stop() (or the destructor) closes the socket
 // and joins every thread. Handler methods are called from connection
 // threads, several at once.
@@ -42,8 +47,12 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  static constexpr size_t kMaxConnections = 64;
+
   Status start();
   void stop();
+  // Connection threads not yet joined (live, or ended and not reaped yet).
+  size_t connectionThreads() const EXCLUDES(connectionsMutex_);
 
   // One request line → one reply line (without the newline). Public for
   // tests.
@@ -54,8 +63,14 @@ class Server {
   template <typename Request, typename Reply>
   std::string answer(Result<Request> request, Result<Reply> (Handler::*method)(const Request&),
                      std::string (*encode)(const Reply&));
+  struct Connection {
+    std::thread thread;
+    bool ended = false;
+  };
   void acceptLoop();
-  void serve(int fd);
+  void serve(int fd, Connection* self);
+  // Joins the threads whose serve() has returned.
+  void reapEnded() EXCLUDES(connectionsMutex_);
 
   Handler& handler_;
   std::string path_;
@@ -63,8 +78,8 @@ class Server {
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
   // A leaf: nothing else is locked while it is held.
-  Mutex connectionsMutex_;
-  std::list<std::thread> connections_ GUARDED_BY(connectionsMutex_);
+  mutable Mutex connectionsMutex_;
+  std::list<Connection> connections_ GUARDED_BY(connectionsMutex_);
   std::list<int> openFds_ GUARDED_BY(connectionsMutex_);
 };
 

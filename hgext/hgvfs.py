@@ -102,35 +102,62 @@ def _connect(path, timeout):
     return sock
 
 
+# One connection per daemon socket and process, kept for the process's
+# life: the dirstate map may ask many questions in one command. A forked
+# process (chg's workers) opens its own.
+_connections = {}
+
+
+def _roundtrip(sock, req):
+    sock.sendall(json.dumps(req).encode('ascii') + b'\n')
+    chunks = []
+    while True:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            raise DaemonError('the daemon closed the connection')
+        end = chunk.find(b'\n')
+        if end >= 0:
+            chunks.append(chunk[:end])
+            if end + 1 != len(chunk):
+                raise DaemonError('malformed reply (more than one line)')
+            return chunks
+        chunks.append(chunk)
+
+
 def _request(path, timeout, req):
     """Send one request, return the decoded reply object."""
-    try:
-        sock = _connect(path, timeout)
-    except FileNotFoundError:
-        raise DaemonError('no socket at %s' % os.fsdecode(path))
-    except socket.timeout:
-        raise DaemonError('timed out after %gs' % timeout)
-    except OSError as e:
-        raise DaemonError(
-            '%s: %s' % (os.fsdecode(path), e.strerror or str(e))
-        )
-    with sock:
+    key = (path, os.getpid())
+    for attempt in (0, 1):
+        sock = _connections.pop(key, None)
+        fresh = sock is None
+        if fresh:
+            try:
+                sock = _connect(path, timeout)
+            except FileNotFoundError:
+                raise DaemonError('no socket at %s' % os.fsdecode(path))
+            except socket.timeout:
+                raise DaemonError('timed out after %gs' % timeout)
+            except OSError as e:
+                raise DaemonError(
+                    '%s: %s' % (os.fsdecode(path), e.strerror or str(e))
+                )
         try:
-            sock.sendall(json.dumps(req).encode('ascii') + b'\n')
-            chunks = []
-            while True:
-                chunk = sock.recv(1 << 20)
-                if not chunk:
-                    raise DaemonError('the daemon closed the connection')
-                end = chunk.find(b'\n')
-                if end >= 0:
-                    chunks.append(chunk[:end])
-                    break
-                chunks.append(chunk)
-        except socket.timeout:
-            raise DaemonError('timed out after %gs' % timeout)
-        except OSError as e:
+            sock.settimeout(timeout)
+            chunks = _roundtrip(sock, req)
+        except (DaemonError, OSError) as e:
+            sock.close()
+            hungup = isinstance(
+                e, (BrokenPipeError, ConnectionResetError)
+            ) or str(e) == 'the daemon closed the connection'
+            if hungup and not fresh:
+                continue  # a kept connection the daemon closed: once more
+            if isinstance(e, socket.timeout):
+                raise DaemonError('timed out after %gs' % timeout)
+            if isinstance(e, DaemonError):
+                raise
             raise DaemonError(e.strerror or str(e))
+        _connections[key] = sock
+        break
     try:
         reply = json.loads(b''.join(chunks))
     except ValueError:
@@ -378,6 +405,11 @@ class _revisionfiles:
         paths = list(paths)
         if node == nullid or not paths:
             return dict.fromkeys(paths)
+        m = self._manifests.get(node)
+        if m is not None:
+            # Already read in this process (a walk over every file of the
+            # revision): asking the daemon path by path would cost more.
+            return {p: (m.flags(p) if p in m else None) for p in paths}
         reply = self._ask(
             [node],
             {'op': 'files', 'node': hex(node).decode('ascii'),
@@ -404,12 +436,14 @@ class _revisionfiles:
         not in `excluded`."""
         if node == nullid:
             return False
-        reply = self._ask(
-            [node],
-            {'op': 'files', 'node': hex(node).decode('ascii'),
-             'dirs': [{'dir': d.decode('latin-1'),
-                       'except': _tojson(excluded)}]},
-        )
+        reply = None
+        if node not in self._manifests:
+            reply = self._ask(
+                [node],
+                {'op': 'files', 'node': hex(node).decode('ascii'),
+                 'dirs': [{'dir': d.decode('latin-1'),
+                           'except': _tojson(excluded)}]},
+            )
         if reply is not None:
             dirs = reply.get('dirs')
             if isinstance(dirs, list) and len(dirs) == 1:

@@ -307,6 +307,44 @@ TEST_F(ServerTest, ManyClientsAtOnceAndStopJoinsThem) {
   EXPECT_FALSE(Client::connect(path_).ok());
 }
 
+// A client that connects once per request, thousands of times (the
+// extension's dirstate map did), must not pile up threads: ended
+// connections are joined, and past kMaxConnections live ones a connection
+// gets an error reply instead of a thread.
+TEST_F(ServerTest, ShortConnectionsDoNotPileUpThreads) {
+  for (int i = 0; i < 3000; ++i) {
+    auto client = Client::connect(path_);
+    ASSERT_TRUE(client.ok()) << i << ": " << client.error().message();
+    ASSERT_TRUE(client->status({}).ok()) << i;
+  }
+  // The last connection's thread may still be ending; the rest are joined.
+  EXPECT_LE(server_->connectionThreads(), 2u);
+  std::vector<Client> idle;
+  for (size_t i = 0; i < Server::kMaxConnections; ++i) {
+    auto client = Client::connect(path_);
+    ASSERT_TRUE(client.ok());
+    ASSERT_TRUE(client->status({}).ok());  // served: its thread is live
+    idle.push_back(std::move(client).value());
+  }
+  auto refused = Client::connect(path_);
+  ASSERT_TRUE(refused.ok());
+  auto reply = refused->status({});
+  ASSERT_FALSE(reply.ok());
+  EXPECT_NE(reply.error().what.find("too many connections"), std::string::npos)
+      << reply.error().what;
+  idle.clear();
+  // Their threads end as the server sees the hang-ups; then a new client
+  // is served again.
+  bool served = false;
+  for (int i = 0; i < 500 && !served; ++i) {
+    auto later = Client::connect(path_);
+    ASSERT_TRUE(later.ok());
+    served = later->status({}).ok();
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(served);
+}
+
 TEST(ClientTest, NothingListeningIsAClearError) {
   test::TempDir tmp;
   auto client = Client::connect(tmp.path() + "/socket");
