@@ -405,6 +405,7 @@ Result<std::shared_ptr<OverlayFile>> FileSystem::writableFile(InodeNumber ino) {
 
 Result<size_t> FileSystem::write(InodeNumber ino, const char* buf, size_t size, uint64_t offset) {
   HG_ASSIGN_OR_RETURN(std::shared_ptr<OverlayFile> file, writableFile(ino));
+  ChangeMark mark(*this);
   size_t done = 0;
   while (done < size) {
     ssize_t n = ::pwrite(file->fd(), buf + done, size - done, static_cast<off_t>(offset + done));
@@ -421,6 +422,7 @@ Result<size_t> FileSystem::write(InodeNumber ino, const char* buf, size_t size, 
 Status FileSystem::fallocate(InodeNumber ino, int mode, uint64_t offset, uint64_t length) {
   if (!overlay_) return readOnly();
   HG_ASSIGN_OR_RETURN(std::shared_ptr<OverlayFile> file, materializeFile(ino, false));
+  ChangeMark mark(*this);
   if (::fallocate(file->fd(), mode, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0) {
     return sysError("fallocate");
   }

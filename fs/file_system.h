@@ -188,6 +188,15 @@ class FileSystem {
   Status rename(InodeNumber parent, ByteView name, InodeNumber newParent, ByteView newName,
                 unsigned flags) EXCLUDES(inodes_.mutex());
 
+  // A count of changes: it moves after every change to names, records,
+  // modes or file contents has become visible, so a diff taken while it
+  // stayed the same would give the same answer (the status engine keeps
+  // its last diff by it). It may move without a change.
+  uint64_t changeGeneration() const { return changes_.load(std::memory_order_acquire); }
+  // For writes made through writableFile()'s handle: call once the bytes
+  // are in the file.
+  void noteChange() { changes_.fetch_add(1, std::memory_order_acq_rel); }
+
   store::ObjectStore& objects() { return *objects_; }
   const Overlay* overlay() const { return overlay_.get(); }
   size_t inodeCount() const EXCLUDES(inodes_.mutex());
@@ -324,6 +333,19 @@ class FileSystem {
   // Set by setDotHg() before serving; only read after.
   Bytes dotHgTarget_;
   std::atomic<int> openFiles_{0};
+  std::atomic<uint64_t> changes_{0};
+  // Moves the change count when it goes out of scope: declared before a
+  // change's lock, so it moves once the lock is let go.
+  class ChangeMark {
+   public:
+    explicit ChangeMark(FileSystem& fs) : fs_(fs) {}
+    ~ChangeMark() { fs_.noteChange(); }
+    ChangeMark(const ChangeMark&) = delete;
+    ChangeMark& operator=(const ChangeMark&) = delete;
+
+   private:
+    FileSystem& fs_;
+  };
   FileRemover remover_;
   // Every inode, and the namespace lock (inodes_.mutex()).
   InodeTable inodes_;

@@ -44,6 +44,7 @@ Result<struct stat> FileSystem::newEntry(InodeNumber parent, ByteView name, mode
   Snapshot s;
   {
     FileReaper reaper(remover_);
+    ChangeMark mark(*this);
     WriterLock lock(inodes_.mutex());
     OverlayChange change(*overlay_, reaper);
     if (file) change.createdFile(InodeNumber(rec.ino));
@@ -147,6 +148,7 @@ Status FileSystem::removeName(InodeNumber parent, ByteView name, bool directory)
     warmForChange(parent);
   }
   FileReaper reaper(remover_);
+  ChangeMark mark(*this);
   WriterLock lock(inodes_.mutex());
   OverlayChange change(*overlay_, reaper);
   HG_ASSIGN_OR_RETURN(DirState * dir, changeableParentLocked(parent, change));
@@ -200,6 +202,7 @@ Status FileSystem::rename(InodeNumber parent, ByteView name, InodeNumber newPare
   warmForChange(parent);
   warmForChange(newParent, newName);
   FileReaper reaper(remover_);
+  ChangeMark mark(*this);
   WriterLock lock(inodes_.mutex());
   OverlayChange change(*overlay_, reaper);
   HG_ASSIGN_OR_RETURN(RenameEnds ends, renameEndsLocked(parent, name, newParent, newName, change));
@@ -307,6 +310,7 @@ Status FileSystem::setDirAttributes(InodeNumber ino, const AttrChange& attrs) {
   if (attrs.size) return errnoError(EISDIR, "is a directory");
   warmForChange(ino);
   FileReaper reaper(remover_);
+  ChangeMark mark(*this);
   WriterLock lock(inodes_.mutex());
   OverlayChange change(*overlay_, reaper);
   HG_ASSIGN_OR_RETURN(DirState * dir, materializeDirLocked(ino, change));
@@ -346,12 +350,14 @@ Status FileSystem::setFileAttributes(InodeNumber ino, const AttrChange& attrs, u
   }
   bool empty = attrs.size && *attrs.size == 0;
   HG_ASSIGN_OR_RETURN(std::shared_ptr<OverlayFile> file, materializeFile(ino, empty));
+  ChangeMark mark(*this);
   if (attrs.size && ::ftruncate(file->fd(), static_cast<off_t>(*attrs.size)) != 0) {
     return sysError("cannot truncate overlay file");
   }
   if (attrs.mode || attrs.uid || attrs.gid) {
     {
       FileReaper reaper(remover_);
+      ChangeMark mark(*this);
       WriterLock lock(inodes_.mutex());
       OverlayChange change(*overlay_, reaper);
       HG_RETURN_IF_ERROR(setOwnerAndModeLocked(ino, attrs, change));

@@ -337,6 +337,7 @@ struct FuseOps {
       out.buf[0].fd = FileSystem::fdOf(**file);
       out.buf[0].pos = off;
       ssize_t n = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
+      fs(req).noteChange();  // also after a short or failed copy
       replied = true;
       if (n < 0) {
         Error e = ioError(static_cast<int>(-n), std::string("cannot write overlay file: ") +

@@ -183,6 +183,7 @@ Result<std::optional<std::shared_ptr<OverlayFile>>> FileSystem::copyToOverlay(In
 Result<std::optional<std::shared_ptr<OverlayFile>>> FileSystem::commitCopy(
     InodeNumber ino, const hg::Node& id, std::shared_ptr<OverlayFile> file) {
   FileReaper reaper(remover_);  // after the lock: a discarded copy
+  ChangeMark mark(*this);
   WriterLock lock(inodes_.mutex());
   Inode* inode = inodes_.find(ino);
   if (inode && inode->materialized) {

@@ -356,6 +356,11 @@ def _implieditem():
     return DirstateItem(wc_tracked=True, p1_tracked=True)
 
 
+# Requests about one revision's paths before its manifest is read
+# in-process instead (a walk asks one path per request).
+_ASK_BEFORE_READING = 2048
+
+
 class _revisionfiles:
     """Which files a revision has: asked of the daemon, whose trees answer
     a path in O(depth) and the difference of two revisions in O(changed
@@ -370,6 +375,7 @@ class _revisionfiles:
         self._daemon = bool(self._path)
         self._unknown = set()  # nodes the daemon could not resolve
         self._manifests = {}
+        self._asked = {}  # node -> requests about it so far
 
     def _ask(self, nodes, req):
         if not self._daemon or any(n in self._unknown for n in nodes):
@@ -406,9 +412,16 @@ class _revisionfiles:
         if node == nullid or not paths:
             return dict.fromkeys(paths)
         m = self._manifests.get(node)
+        asked = self._asked.get(node, 0) + 1
+        self._asked[node] = asked
+        if m is None and asked > _ASK_BEFORE_READING:
+            # A walk over the whole working copy (addremove, status of
+            # every file without the daemon's answer) asks path by path:
+            # past a few hundred paths, one read of the manifest is cheaper.
+            m = self.manifest(node)
         if m is not None:
-            # Already read in this process (a walk over every file of the
-            # revision): asking the daemon path by path would cost more.
+            # Already read in this process: asking the daemon would cost
+            # more.
             return {p: (m.flags(p) if p in m else None) for p in paths}
         reply = self._ask(
             [node],

@@ -66,6 +66,21 @@ std::function<bool(ByteView)> StatusEngine::ignoredPaths() {
   return [matcher, dirs](ByteView path) { return matcher && matcher->ignored(path, *dirs); };
 }
 
+Result<fs::WorkingDiff> StatusEngine::diffOf(const std::optional<store::TreeId>& tree,
+                                             const fs::DiffOptions& options) {
+  DiffKey key;
+  // Read before the diff: a change during it moves the count past the key.
+  key.generation = fs_.changeGeneration();
+  key.tree = tree;
+  key.ignoring = static_cast<bool>(options.ignored);
+  if (key.ignoring) key.ignoreIdentity = ignoreIdentity_;
+  key.listIgnored = options.listIgnored;
+  if (lastDiff_ && lastDiff_->first == key) return lastDiff_->second;
+  HG_ASSIGN_OR_RETURN(fs::WorkingDiff diff, fs_.diff(tree, options));
+  lastDiff_.emplace(std::move(key), diff);
+  return diff;
+}
+
 Result<hg::Node> StatusEngine::resolve(const std::string& rev) {
   auto repo = objects_->repo();
   auto found = repo->lookup(rev);
@@ -147,7 +162,7 @@ Result<control::StatusReply> StatusEngine::status(const control::StatusRequest& 
     options.ignored = ignoredPaths();
   }
   options.listIgnored = request.ignored;
-  HG_ASSIGN_OR_RETURN(fs::WorkingDiff diff, fs_.diff(baseTree, options));
+  HG_ASSIGN_OR_RETURN(fs::WorkingDiff diff, diffOf(baseTree, options));
   if (request.rev) {
     HG_RETURN_IF_ERROR(combineWithRev(diff, baseTree, request, result));
   } else {

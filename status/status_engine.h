@@ -84,6 +84,21 @@ class StatusEngine : public control::Handler {
   Mutex mutex_;
   DirstateCache dirstate_ GUARDED_BY(mutex_);
   std::optional<match::IgnoreMatcher> ignore_ GUARDED_BY(mutex_);
+  // The last diff of the mount against a tree, kept while nothing it
+  // depends on moved: the mount (FileSystem::changeGeneration), the tree,
+  // and the ignore rules it was taken with. A status repeated without a
+  // change between costs the combination with the dirstate only.
+  struct DiffKey {
+    uint64_t generation = 0;
+    std::optional<store::TreeId> tree;
+    bool ignoring = false;
+    std::string ignoreIdentity;
+    bool listIgnored = false;
+    bool operator==(const DiffKey&) const = default;
+  };
+  std::optional<std::pair<DiffKey, fs::WorkingDiff>> lastDiff_ GUARDED_BY(mutex_);
+  Result<fs::WorkingDiff> diffOf(const std::optional<store::TreeId>& tree,
+                                 const fs::DiffOptions& options) REQUIRES(mutex_);
   std::string ignoreIdentity_ GUARDED_BY(mutex_);
   match::IgnoreDirCache ignoreDirs_ GUARDED_BY(mutex_);  // for one status call
   bool useIgnore_ GUARDED_BY(mutex_) = false;            // for one status call

@@ -741,6 +741,56 @@ TEST_F(FileSystemTest, AWriteMaterializesTheFileAndItsAncestorsOnly) {
   EXPECT_EQ((*lib)->entries.at("util.h").ino, sibling.value());
 }
 
+// The change count (what the status engine keeps its last diff by) moves
+// with every kind of change, and not with reads, lookups or listings.
+TEST_F(FileSystemTest, TheChangeCountMovesWithEveryChangeAndNotWithReads) {
+  InodeNumber readme = inodeOf(*fs_, "README");
+  InodeNumber src = inodeOf(*fs_, "src");
+  ASSERT_TRUE(readme.valid() && src.valid());
+  uint64_t before = fs_->changeGeneration();
+  (void)readAll(*fs_, readme);
+  (void)listAll(*fs_, src);
+  ASSERT_TRUE(lookupPath(*fs_, "src/main.c").ok());
+  ASSERT_TRUE(fs_->getattr(readme).ok());
+  EXPECT_EQ(fs_->changeGeneration(), before) << "a read moved the change count";
+
+  auto moves = [&](const char* what, const std::function<void()>& change) {
+    uint64_t at = fs_->changeGeneration();
+    change();
+    EXPECT_GT(fs_->changeGeneration(), at) << what;
+  };
+  moves("write", [&] { writeAt(*fs_, readme, "x", 0); });
+  moves("write again", [&] { writeAt(*fs_, readme, "y", 0); });
+  moves("writes through writableFile", [&] {
+    auto file = fs_->writableFile(readme);
+    ASSERT_TRUE(file.ok());
+    ASSERT_EQ(::pwrite(FileSystem::fdOf(**file), "z", 1, 0), 1);
+    fs_->noteChange();
+  });
+  moves("truncate", [&] {
+    AttrChange empty;
+    empty.size = 0;
+    ASSERT_TRUE(fs_->setattr(readme, empty).ok());
+  });
+  moves("chmod", [&] {
+    AttrChange exec;
+    exec.mode = 0755;
+    ASSERT_TRUE(fs_->setattr(readme, exec).ok());
+  });
+  moves("fallocate", [&] { ASSERT_TRUE(fs_->fallocate(readme, 0, 0, 10).ok()); });
+  moves("create", [&] { ASSERT_TRUE(fs_->create(src, "new.c", 0644, Caller{}).ok()); });
+  moves("mkdir", [&] { ASSERT_TRUE(fs_->mkdir(src, "newdir", 0755, Caller{}).ok()); });
+  moves("symlink", [&] { ASSERT_TRUE(fs_->symlink(src, "l", "main.c", Caller{}).ok()); });
+  moves("rename", [&] { ASSERT_TRUE(fs_->rename(src, "new.c", src, "renamed.c", 0).ok()); });
+  moves("unlink", [&] { ASSERT_TRUE(fs_->unlink(src, "renamed.c").ok()); });
+  moves("rmdir", [&] { ASSERT_TRUE(fs_->rmdir(src, "newdir").ok()); });
+  moves("chmod of a directory", [&] {
+    AttrChange mode;
+    mode.mode = 0700;
+    ASSERT_TRUE(fs_->setattr(src, mode).ok());
+  });
+}
+
 TEST_F(FileSystemTest, ModeAndSizeChangesAreChangesAndTimesAreNot) {
   InodeNumber run = inodeOf(*fs_, "bin/run.sh");
   InodeNumber readme = inodeOf(*fs_, "README");
