@@ -356,10 +356,14 @@ Result<FileData> FileSystem::data(InodeNumber ino) {
   if (from.materialized) {
     if (from.file) {
       out.file = std::move(from.file);
-    } else {  // its overlay file is not open yet
-      HG_ASSIGN_OR_RETURN(out.file, openFile(ino));
+      return out;
     }
-    return out;
+    // Its overlay file is not open yet.
+    HG_ASSIGN_OR_RETURN(out.file, openFile(ino));
+    if (out.file) return out;
+    // Dematerialized meanwhile: its blob now.
+    HG_ASSIGN_OR_RETURN(from, contentSource(ino, true));
+    if (from.materialized) return ioError(EAGAIN, "the file changed while it was opened");
   }
   auto blob = objects_->blob(from.source, from.id);
   if (!blob.ok()) return annotate(std::move(blob).takeError(), ino);
@@ -440,7 +444,7 @@ Status FileSystem::fsync(InodeNumber ino, bool dataOnly) {
   }
   if (hasFile) {
     HG_ASSIGN_OR_RETURN(std::shared_ptr<OverlayFile> file, openFile(ino));
-    if ((dataOnly ? ::fdatasync(file->fd()) : ::fsync(file->fd())) != 0) return sysError("fsync");
+    if (file && (dataOnly ? ::fdatasync(file->fd()) : ::fsync(file->fd())) != 0) return sysError("fsync");
   }
   return overlay_->sync();
 }

@@ -197,6 +197,16 @@ class FileSystem {
   // are in the file.
   void noteChange() { changes_.fetch_add(1, std::memory_order_acq_rel); }
 
+  // After the working copy's parent moved to `base` (a commit): every
+  // materialized regular file whose bytes equal base's file at its path,
+  // with the mode and owner an unmaterialized file of that kind shows,
+  // becomes base's file again (its blob, no overlay file), keeping its
+  // inode number. Left as they are: files open for writing or being
+  // written, directories, symlinks, and what is not in memory. Returns how
+  // many. Cost: the materialized directories, and one comparison per
+  // candidate (kept by diff()).
+  Result<size_t> dematerializeUnchanged(const store::TreeId& base) EXCLUDES(inodes_.mutex());
+
   store::ObjectStore& objects() { return *objects_; }
   const Overlay* overlay() const { return overlay_.get(); }
   size_t inodeCount() const EXCLUDES(inodes_.mutex());
@@ -260,7 +270,9 @@ class FileSystem {
                                                                  const hg::Node& id,
                                                                  std::shared_ptr<OverlayFile> file)
       EXCLUDES(inodes_.mutex());
-  // The open overlay file of materialized file `ino` (opened without the lock).
+  // The open overlay file of materialized file `ino` (opened without the
+  // lock); null when the file stopped being materialized meanwhile
+  // (dematerializeUnchanged): read its revision's blob instead.
   Result<std::shared_ptr<OverlayFile>> openFile(InodeNumber ino) EXCLUDES(inodes_.mutex());
 
   // file_system_changes.cpp: create, remove, rename, setattr.
@@ -301,6 +313,13 @@ class FileSystem {
   // reads them), within `change`; nothing when it has no parent.
   Status recordOwnerAndModeLocked(InodeNumber ino, uint32_t mode, uid_t uid, gid_t gid,
                                   OverlayChange& change) REQUIRES(inodes_.mutex());
+
+  // dematerialize.cpp.
+  struct Demotion;
+  Status findDemotionsLocked(InodeNumber ino, const Bytes& path, const store::TreeId& base,
+                             std::vector<Demotion>& out) REQUIRES_SHARED(inodes_.mutex());
+  Result<std::vector<uint64_t>> demoteLocked(const std::vector<Demotion>& equal,
+                                             FileReaper& reaper) REQUIRES(inodes_.mutex());
 
   // working_diff.cpp: diff, for status.
   //

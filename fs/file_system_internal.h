@@ -10,6 +10,7 @@
 
 #include "base/bytes.h"
 #include "base/result.h"
+#include "fs/file_system.h"
 #include "store/tree.h"
 
 namespace hgvfs::fs {
@@ -49,5 +50,29 @@ inline Status checkName(ByteView name) {
   if (name.size() > NAME_MAX) return errnoError(ENAMETOOLONG, "name too long");
   return okStatus();
 }
+
+// Only one thread copies a given file into the overlay at a time. The
+// claimant writes the overlay file without the namespace lock, so nothing
+// else may create or remove that file meanwhile: other threads that want the
+// same file wait here, then find it materialized.
+class FileSystem::MaterializeClaim {
+ public:
+  MaterializeClaim(FileSystem& fs, InodeNumber ino) EXCLUDES(fs.claimsMutex_) : fs_(fs), ino_(ino) {
+    MutexLock lock(fs_.claimsMutex_);
+    while (fs_.claims_.count(ino_.value())) fs_.claimsCv_.wait();
+    fs_.claims_.insert(ino_.value());
+  }
+  ~MaterializeClaim() {
+    MutexLock lock(fs_.claimsMutex_);
+    fs_.claims_.erase(ino_.value());
+    fs_.claimsCv_.signalAll();
+  }
+  MaterializeClaim(const MaterializeClaim&) = delete;
+  MaterializeClaim& operator=(const MaterializeClaim&) = delete;
+
+ private:
+  FileSystem& fs_;
+  InodeNumber ino_;
+};
 
 }  // namespace hgvfs::fs

@@ -15,30 +15,6 @@
 
 namespace hgvfs::fs {
 
-// Only one thread copies a given file into the overlay at a time. The
-// claimant writes the overlay file without the namespace lock, so nothing
-// else may create or remove that file meanwhile: other threads that want the
-// same file wait here, then find it materialized.
-class FileSystem::MaterializeClaim {
- public:
-  MaterializeClaim(FileSystem& fs, InodeNumber ino) EXCLUDES(fs.claimsMutex_) : fs_(fs), ino_(ino) {
-    MutexLock lock(fs_.claimsMutex_);
-    while (fs_.claims_.count(ino_.value())) fs_.claimsCv_.wait();
-    fs_.claims_.insert(ino_.value());
-  }
-  ~MaterializeClaim() {
-    MutexLock lock(fs_.claimsMutex_);
-    fs_.claims_.erase(ino_.value());
-    fs_.claimsCv_.signalAll();
-  }
-  MaterializeClaim(const MaterializeClaim&) = delete;
-  MaterializeClaim& operator=(const MaterializeClaim&) = delete;
-
- private:
-  FileSystem& fs_;
-  InodeNumber ino_;
-};
-
 void FileSystem::warmForChange(InodeNumber dir, ByteView name) {
   std::vector<hg::Node> trees;
   std::optional<hg::Node> nameIn;  // the tree to find `name` in, once loaded
@@ -168,6 +144,7 @@ Result<std::optional<std::shared_ptr<OverlayFile>>> FileSystem::copyToOverlay(In
   if (from.materialized) {
     if (from.file) return std::optional(std::move(from.file));
     HG_ASSIGN_OR_RETURN(std::shared_ptr<OverlayFile> file, openFile(ino));
+    if (!file) return std::optional<std::shared_ptr<OverlayFile>>();  // dematerialized: again
     return std::optional(std::move(file));
   }
   if (from.parent.valid()) warmForChange(from.parent);
@@ -218,13 +195,21 @@ Result<std::shared_ptr<OverlayFile>> FileSystem::openFile(InodeNumber ino) {
   auto fd = overlay_->openFile(ino.value());
   if (!fd.ok()) {
     ReaderLock lock(inodes_.mutex());
-    if (!inodes_.get(ino)) return notFound("unknown inode");
+    const Inode* inode = inodes_.get(ino);
+    if (!inode) return notFound("unknown inode");
+    // Given back its revision's identity meanwhile: no overlay file.
+    if (!inode->materialized) return std::shared_ptr<OverlayFile>();
     return std::move(fd).takeError();
   }
   // Declared before the lock: a file that loses the race below closes after it.
   auto file = std::make_shared<OverlayFile>(*fd, openFiles_);
   WriterLock lock(inodes_.mutex());
-  if (!inodes_.get(ino)) return notFound("unknown inode");
+  const Inode* inode = inodes_.get(ino);
+  if (!inode) return notFound("unknown inode");
+  // Given back its revision's identity meanwhile (dematerialize.cpp): the
+  // file opened holds the same bytes; a reader may use it, nothing keeps it.
+  // (A writer never gets here for such a file: it holds the claim.)
+  if (!inode->materialized) return file;
   Materialized& m = inodes_.materializedState(ino);
   if (m.file) return m.file;
   // Keep descriptors for the files being written, within a budget.

@@ -8,6 +8,7 @@
 #include "base/hgrc.h"
 #include "hgbridge/repository.h"
 #include "status/copy_tracing.h"
+#include "status/log.h"
 #include "store/tree_diff.h"
 
 namespace hgvfs::status {
@@ -147,6 +148,22 @@ Result<control::StatusReply> StatusEngine::status(const control::StatusRequest& 
   useIgnore_ = needIgnore && ignore_ && !ignore_->empty();
   ignoreDirs_.clear();
   result.p1 = dirstate_.p1().hex();
+  if (!dematerializedFor_ || *dematerializedFor_ != dirstate_.p1()) {
+    // The parent moved (a commit, an update): files now equal to it need
+    // no overlay file, and status no longer needs to look at them.
+    dematerializedFor_ = dirstate_.p1();
+    if (!dirstate_.p1().isNull()) {
+      HG_ASSIGN_OR_RETURN(store::TreeId p1Tree, treeOf(dirstate_.p1()));
+      auto demoted = fs_.dematerializeUnchanged(p1Tree);
+      if (!demoted.ok()) {
+        log().warn("could not give files equal to {} back their revision's identity: {}",
+                   dirstate_.p1().shortHex(), demoted.error().message());
+      } else if (*demoted) {
+        log().info("{} files equal to {} are no longer materialized", *demoted,
+                   dirstate_.p1().shortHex());
+      }
+    }
+  }
   hg::Node base = dirstate_.p1();
   if (request.rev) {
     HG_ASSIGN_OR_RETURN(base, resolve(*request.rev));

@@ -97,6 +97,8 @@ class StatusEngine : public control::Handler {
     bool operator==(const DiffKey&) const = default;
   };
   std::optional<std::pair<DiffKey, fs::WorkingDiff>> lastDiff_ GUARDED_BY(mutex_);
+  // The parent the mount's files were last dematerialized for.
+  std::optional<hg::Node> dematerializedFor_ GUARDED_BY(mutex_);
   Result<fs::WorkingDiff> diffOf(const std::optional<store::TreeId>& tree,
                                  const fs::DiffOptions& options) REQUIRES(mutex_);
   std::string ignoreIdentity_ GUARDED_BY(mutex_);

@@ -191,6 +191,45 @@ TEST_F(StatusTest, AClientFromBeforeTheSmallDirstateIsConverted) {
   EXPECT_NE(full->size(), readWhole(dotHg + "/dirstate").value_or("").size());
 }
 
+// After `hg commit` in the mount, the committed files equal the new p1:
+// the next status gives them back their revision's identity (no overlay
+// file), keeping their bytes and inode numbers; the uncommitted change
+// stays. Status keeps matching the checkout's, also after more edits.
+TEST_F(StatusTest, CommittedFilesLeaveTheOverlay) {
+  inBoth("echo more >> src/a.c && echo edit >> docs/README && echo x > untracked.txt");
+  expectSameStatus("before the commit");
+  auto overlayFiles = [&] {
+    size_t count = 0;
+    std::string files = daemon::overlayDirectory(daemon::clientDirectoryFor(mnt_)) + "/files";
+    for (const auto& e : std::filesystem::recursive_directory_iterator(files)) {
+      if (e.is_regular_file()) ++count;
+    }
+    return count;
+  };
+  EXPECT_EQ(overlayFiles(), 3u);
+  struct stat before {};
+  ASSERT_EQ(::stat((mnt_ + "/src/a.c").c_str(), &before), 0);
+  auto bytes = readWhole(mnt_ + "/src/a.c");
+  ASSERT_TRUE(bytes);
+  inBoth("/usr/bin/hg commit -q -m three src/a.c");
+  expectSameStatus("after the commit");  // the first status dematerializes
+  EXPECT_EQ(overlayFiles(), 2u) << "src/a.c should have left the overlay";
+  struct stat after {};
+  ASSERT_EQ(::stat((mnt_ + "/src/a.c").c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_EQ(after.st_size, before.st_size);
+  EXPECT_EQ(readWhole(mnt_ + "/src/a.c"), bytes);
+  inBoth("echo again >> src/a.c");
+  expectSameStatus("src/a.c edited again");
+  EXPECT_EQ(overlayFiles(), 3u);
+  inBoth("/usr/bin/hg revert -q --no-backup src/a.c");
+  expectSameStatus("src/a.c reverted");
+  unmount(mnt_);
+  mount(repo_, mnt_);
+  expectSameStatus("after a remount");
+  EXPECT_EQ(readWhole(mnt_ + "/src/a.c"), bytes);
+}
+
 // hg reads .hgignore before its walk when it lists unknown files, but only
 // at the first untracked file when it lists ignored ones: a broken rule
 // aborts `hg status` but not `hg status -A` while nothing is untracked.

@@ -741,6 +741,72 @@ TEST_F(FileSystemTest, AWriteMaterializesTheFileAndItsAncestorsOnly) {
   EXPECT_EQ((*lib)->entries.at("util.h").ino, sibling.value());
 }
 
+// After a commit: materialized files equal to the new parent become its
+// files again (no overlay file, same inode number, same bytes), also after
+// a remount; a file that differs, one with another mode, and one a writer
+// holds stay materialized.
+TEST_F(FileSystemTest, FilesEqualToANewParentAreDematerialized) {
+  InodeNumber readme = inodeOf(*fs_, "README");
+  InodeNumber guide = inodeOf(*fs_, "docs/guide.txt");
+  InodeNumber main = inodeOf(*fs_, "src/main.c");
+  InodeNumber run = inodeOf(*fs_, "bin/run.sh");
+  ASSERT_TRUE(readme.valid() && guide.valid() && main.valid() && run.valid());
+  AttrChange empty;
+  empty.size = 0;
+  ASSERT_TRUE(fs_->setattr(readme, empty).ok());
+  writeAt(*fs_, readme, "readme v2\n", 0);  // revision 1's README
+  writeAt(*fs_, guide, "guide, edited\n", 0);
+  AttrChange noExec;
+  noExec.mode = 0644;
+  ASSERT_TRUE(fs_->setattr(run, noExec).ok());  // materialized, another mode
+  writeAt(*fs_, main, revFile("src/main.c"), 0);   // materialized, same bytes
+  ASSERT_TRUE(hasOverlayFile(readme) && hasOverlayFile(guide) && hasOverlayFile(main));
+  EXPECT_EQ(diffOf(*fs_, rev1_), "M bin/run.sh\nM docs/guide.txt\nA src/lib/a.c\nR new.txt\n");
+
+  {
+    // A writer holds src/main.c's overlay file: it stays.
+    auto held = fs_->writableFile(main);
+    ASSERT_TRUE(held.ok());
+    auto demoted = fs_->dematerializeUnchanged(rev1_);
+    ASSERT_TRUE(demoted.ok()) << demoted.error().message();
+    EXPECT_EQ(*demoted, 1u);  // README
+    EXPECT_TRUE(hasOverlayFile(main));
+  }
+  EXPECT_FALSE(hasOverlayFile(readme));
+  EXPECT_TRUE(hasOverlayFile(guide));
+  EXPECT_EQ(readAll(*fs_, readme), "readme v2\n");
+  EXPECT_EQ(inodeOf(*fs_, "README"), readme);
+  auto st = fs_->getattr(readme);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->st_size, 10);
+  EXPECT_EQ(st->st_mode, static_cast<mode_t>(S_IFREG | 0644));
+  EXPECT_EQ(diffOf(*fs_, rev1_), "M bin/run.sh\nM docs/guide.txt\nA src/lib/a.c\nR new.txt\n");
+  // Nobody holds it now.
+  auto demoted = fs_->dematerializeUnchanged(rev1_);
+  ASSERT_TRUE(demoted.ok());
+  EXPECT_EQ(*demoted, 1u);
+  EXPECT_FALSE(hasOverlayFile(main));
+  EXPECT_EQ(readAll(*fs_, main), revFile("src/main.c"));
+  // Written again: materialized again, under the same number.
+  writeAt(*fs_, readme, "R", 0);
+  EXPECT_TRUE(hasOverlayFile(readme));
+  EXPECT_EQ(readAll(*fs_, readme), "Readme v2\n");
+  writeAt(*fs_, readme, "r", 0);
+
+  unmount();
+  mount();
+  EXPECT_EQ(inodeOf(*fs_, "README"), readme);
+  EXPECT_EQ(readAll(*fs_, inodeOf(*fs_, "README")), "readme v2\n");
+  EXPECT_EQ(readAll(*fs_, inodeOf(*fs_, "src/main.c")), revFile("src/main.c"));
+  EXPECT_EQ(diffOf(*fs_, rev1_), "M bin/run.sh\nM docs/guide.txt\nA src/lib/a.c\nR new.txt\n");
+  // After a remount, with nothing open, README goes again.
+  demoted = fs_->dematerializeUnchanged(rev1_);
+  ASSERT_TRUE(demoted.ok());
+  EXPECT_EQ(*demoted, 1u);
+  EXPECT_FALSE(hasOverlayFile(inodeOf(*fs_, "README")));
+  EXPECT_EQ(diffOf(*fs_, rev1_), "M bin/run.sh\nM docs/guide.txt\nA src/lib/a.c\nR new.txt\n");
+}
+
 // The change count (what the status engine keeps its last diff by) moves
 // with every kind of change, and not with reads, lookups or listings.
 TEST_F(FileSystemTest, TheChangeCountMovesWithEveryChangeAndNotWithReads) {
