@@ -23,10 +23,18 @@
 
 #include <sys/stat.h>
 
+#include <unordered_set>
+
 #include "fs/file_system.h"
 #include "fs/file_system_internal.h"
 
 namespace hgvfs::fs {
+
+struct FileSystem::DirDemotion {
+  InodeNumber parent;
+  Bytes name;
+  OverlayEntry rec;  // the parent's new entry for it
+};
 
 struct FileSystem::Demotion {
   InodeNumber dir;
@@ -67,10 +75,11 @@ Result<size_t> FileSystem::dematerializeUnchanged(const store::TreeId& base) {
   std::vector<Demotion> found;
   {
     ReaderLock lock(inodes_.mutex());
+    // The root stays materialized whatever it holds: a remount shows the
+    // mounted revision under it unless the overlay says otherwise.
     if (!inodes_.get(kRootInode)->materialized) return size_t{0};
     HG_RETURN_IF_ERROR(findDemotionsLocked(kRootInode, Bytes(), base, found));
   }
-  if (found.empty()) return size_t{0};
   std::vector<Demotion> equal;
   for (Demotion& d : found) {
     if (::stat(overlay_->filePath(d.mine.ino).c_str(), &d.before) != 0) continue;
@@ -78,7 +87,6 @@ Result<size_t> FileSystem::dematerializeUnchanged(const store::TreeId& base) {
     if (!same.ok() || !*same) continue;
     equal.push_back(std::move(d));
   }
-  if (equal.empty()) return size_t{0};
   // Awaited before the namespace lock, as materializeFile does.
   std::vector<std::unique_ptr<MaterializeClaim>> claims;
   claims.reserve(equal.size());
@@ -91,6 +99,16 @@ Result<size_t> FileSystem::dematerializeUnchanged(const store::TreeId& base) {
     ChangeMark mark(*this);
     WriterLock lock(inodes_.mutex());
     HG_ASSIGN_OR_RETURN(demoted, demoteLocked(equal, reaper));
+    // Then the directories that hold nothing but base's entries.
+    OverlayBatch batch;
+    std::vector<DirDemotion> dirs;
+    HG_ASSIGN_OR_RETURN(bool rootEqual, findEqualDirsLocked(kRootInode, Bytes(), base, batch, dirs));
+    (void)rootEqual;  // the root stays materialized
+    if (!dirs.empty()) {
+      HG_RETURN_IF_ERROR(overlay_->commit(batch));
+      // Parents after children, as found: each entry as committed.
+      for (const DirDemotion& d : dirs) applyDirDemotionLocked(d);
+    }
   }
   // A leaf lock, never held with the namespace lock.
   MutexLock comparisons(comparisonsMutex_);
@@ -158,6 +176,71 @@ Result<std::vector<uint64_t>> FileSystem::demoteLocked(const std::vector<Demotio
     demoted.push_back(rec.ino);
   }
   return demoted;
+}
+
+// Depth first, so that a directory is judged after its subdirectories: a
+// materialized directory (not the root) whose header is what an
+// unmaterialized directory shows and whose entries are exactly base's
+// (names, kinds and modes, owners, ids; none materialized, counting the
+// subdirectories found equal already) is recorded in its parent as base's
+// tree, and its own records go. Nothing changes in memory here: the caller
+// commits `batch`, then applies `out`.
+Result<bool> FileSystem::findEqualDirsLocked(InodeNumber ino, const Bytes& path,
+                                             const store::TreeId& base, OverlayBatch& batch,
+                                             std::vector<DirDemotion>& out) {
+  const DirState* dir = cachedDirLocked(ino);
+  if (!dir) return false;  // not in memory: left as it is
+  HG_ASSIGN_OR_RETURN(auto tree, treeOf(base.raw()));
+  std::unordered_set<uint64_t> equalChildren;
+  for (const auto& [name, entry] : dir->entries) {
+    const OverlayEntry& rec = entry.rec;
+    if (!rec.materialized || !S_ISDIR(rec.mode)) continue;
+    const store::TreeEntry* t = tree->find(name);
+    if (!t || !t->isDirectory()) continue;
+    Bytes child = path.empty() ? name : path + "/" + name;
+    HG_ASSIGN_OR_RETURN(bool equal,
+                        findEqualDirsLocked(InodeNumber(rec.ino), child, t->treeId(), batch, out));
+    if (!equal) continue;
+    OverlayEntry now = rec;
+    now.materialized = false;
+    now.id = t->id;
+    now.source = child;
+    batch.putEntry(ino.value(), name, now);
+    out.push_back(DirDemotion{ino, name, std::move(now)});
+    equalChildren.insert(rec.ino);
+  }
+  if (ino == kRootInode) return false;
+  const OverlayDirHeader& h = dir->header;
+  if (h.mode != (S_IFDIR | 0755) || h.uid != options_.uid || h.gid != options_.gid) return false;
+  const auto& theirs = tree->entries();
+  if (theirs.size() != dir->entries.size()) return false;
+  size_t j = 0;
+  for (const auto& [name, entry] : dir->entries) {
+    const OverlayEntry& rec = entry.rec;
+    const store::TreeEntry& t = theirs[j++];
+    bool materialized = rec.materialized && !equalChildren.count(rec.ino);
+    bool sameId = equalChildren.count(rec.ino) ? true : rec.id == t.id;
+    if (materialized || name != t.name || !sameId || rec.mode != modeOf(t.kind) ||
+        rec.uid != options_.uid || rec.gid != options_.gid) {
+      return false;
+    }
+  }
+  batch.removeDirectory(ino.value());
+  return true;
+}
+
+void FileSystem::applyDirDemotionLocked(const DirDemotion& d) {
+  if (DirState* parent = inodes_.materializedState(d.parent).dir.get()) {
+    if (DirState::Entry* e = parent->find(d.name)) e->rec = d.rec;
+  }
+  InodeNumber ino(d.rec.ino);
+  if (Inode* n = inodes_.find(ino)) {
+    n->materialized = false;
+    n->id = d.rec.id;
+    // Its parent is materialized: it cannot give the revision path.
+    inodes_.setSource(ino, d.rec.source);
+  }
+  inodes_.dropMaterialized(ino);
 }
 
 }  // namespace hgvfs::fs

@@ -320,6 +320,13 @@ class FileSystem {
                              std::vector<Demotion>& out) REQUIRES_SHARED(inodes_.mutex());
   Result<std::vector<uint64_t>> demoteLocked(const std::vector<Demotion>& equal,
                                              FileReaper& reaper) REQUIRES(inodes_.mutex());
+  struct DirDemotion;
+  // Whether directory `ino` equals `base`; the directories below it that
+  // do are listed in `out` and their changes put in `batch`.
+  Result<bool> findEqualDirsLocked(InodeNumber ino, const Bytes& path, const store::TreeId& base,
+                                   OverlayBatch& batch, std::vector<DirDemotion>& out)
+      REQUIRES(inodes_.mutex());
+  void applyDirDemotionLocked(const DirDemotion& d) REQUIRES(inodes_.mutex());
 
   // working_diff.cpp: diff, for status.
   //

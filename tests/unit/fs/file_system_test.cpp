@@ -805,6 +805,31 @@ TEST_F(FileSystemTest, FilesEqualToANewParentAreDematerialized) {
   EXPECT_EQ(*demoted, 1u);
   EXPECT_FALSE(hasOverlayFile(inodeOf(*fs_, "README")));
   EXPECT_EQ(diffOf(*fs_, rev1_), "M bin/run.sh\nM docs/guide.txt\nA src/lib/a.c\nR new.txt\n");
+
+  // bin/run.sh back to its mode: it goes, and then bin/ holds nothing but
+  // the revision's entries, so it goes too (the root stays).
+  InodeNumber bin = inodeOf(*fs_, "bin");
+  run = inodeOf(*fs_, "bin/run.sh");
+  AttrChange exec;
+  exec.mode = 0755;
+  ASSERT_TRUE(fs_->setattr(run, exec).ok());
+  EXPECT_TRUE(const_cast<Overlay*>(fs_->overlay())->hasDirectory(bin.value()));
+  demoted = fs_->dematerializeUnchanged(rev1_);
+  ASSERT_TRUE(demoted.ok());
+  EXPECT_EQ(*demoted, 1u);
+  EXPECT_FALSE(const_cast<Overlay*>(fs_->overlay())->hasDirectory(bin.value()));
+  EXPECT_TRUE(const_cast<Overlay*>(fs_->overlay())->hasDirectory(kRootInode.value()));
+  EXPECT_EQ(inodeOf(*fs_, "bin"), bin);
+  EXPECT_EQ(inodeOf(*fs_, "bin/run.sh"), run);
+  EXPECT_EQ(readAll(*fs_, run), revFile("bin/run.sh"));
+  EXPECT_EQ(diffOf(*fs_, rev1_), "M docs/guide.txt\nA src/lib/a.c\nR new.txt\n");
+  unmount();
+  mount();
+  EXPECT_EQ(diffOf(*fs_, rev1_), "M docs/guide.txt\nA src/lib/a.c\nR new.txt\n");
+  EXPECT_EQ(readAll(*fs_, inodeOf(*fs_, "bin/run.sh")), revFile("bin/run.sh"));
+  auto runSt = lookupPath(*fs_, "bin/run.sh");
+  ASSERT_TRUE(runSt.ok());
+  EXPECT_EQ(runSt->st_mode, static_cast<mode_t>(S_IFREG | 0755));
 }
 
 // The change count (what the status engine keeps its last diff by) moves
