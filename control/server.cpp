@@ -9,8 +9,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <system_error>
 #include <nlohmann/json.hpp>
+#include <system_error>
 
 #include "base/io.h"
 
@@ -119,7 +119,8 @@ void Server::acceptLoop() {
       // No thread to be had (EAGAIN): refuse this one, keep serving.
       connections_.pop_back();
       openFds_.remove(fd);
-      std::string reply = encodeError("the daemon cannot start a thread for this connection") + "\n";
+      std::string reply =
+          encodeError("the daemon cannot start a thread for this connection") + "\n";
       (void)writeFull(fd, reply);
       ::close(fd);
     }
@@ -183,8 +184,8 @@ std::string Server::handle(const std::string& line) {
     if (op == "hello") {
       return json{{"version", kProtocolVersion}, {"ok", true}, {"daemon", "hgvfs"}}.dump();
     }
-    if (op == "files") return answer(decodeFilesRequest(request), &Handler::files,
-                                     encodeFilesReply);
+    if (op == "files")
+      return answer(decodeFilesRequest(request), &Handler::files, encodeFilesReply);
     if (op == "revision-diff") {
       return answer(decodeRevisionDiffRequest(request), &Handler::revisionDiff,
                     encodeRevisionDiffReply);

@@ -65,13 +65,12 @@ Status convertFullDirstate(const std::string& dir, const hg::Repository& repo) {
   const std::string pending = dir + "/dirstate.hgvfs-new";
   HG_ASSIGN_OR_RETURN(Bytes data, readFile(path));
   std::vector<hg::DirstateEntry> entries;
-  HG_ASSIGN_OR_RETURN(auto parents,
-                      hg::visitDirstateV1(
-                          data,
-                          [&](const hg::DirstateEntryView& v) {
-                            entries.push_back(hg::DirstateEntry::from(v));
-                          },
-                          path));
+  HG_ASSIGN_OR_RETURN(auto parents, hg::visitDirstateV1(
+                                        data,
+                                        [&](const hg::DirstateEntryView& v) {
+                                          entries.push_back(hg::DirstateEntry::from(v));
+                                        },
+                                        path));
   std::vector<Bytes> p1Files;
   if (!parents.first.isNull()) {
     HG_ASSIGN_OR_RETURN(hg::Revision rev, repo.changelog().revlog().rev(parents.first));
@@ -97,8 +96,8 @@ Status convertFullDirstate(const std::string& dir, const hg::Repository& repo) {
   size_t kept = 0;
   for (const auto& e : entries) {
     listed.emplace_back(e.path);
-    bool implied = e.state == 'n' && !e.copySource && e.size != hg::kDirstateSizeFromP2 &&
-                   inP1(e.path);
+    bool implied =
+        e.state == 'n' && !e.copySource && e.size != hg::kDirstateSizeFromP2 && inP1(e.path);
     if (implied) continue;
     HG_RETURN_IF_ERROR(writer.add(e));
     ++kept;

@@ -46,8 +46,7 @@ struct FileSystem::Demotion {
 };
 
 Status FileSystem::findDemotionsLocked(InodeNumber ino, const Bytes& path,
-                                       const store::TreeId& base,
-                                       std::vector<Demotion>& out) {
+                                       const store::TreeId& base, std::vector<Demotion>& out) {
   const DirState* dir = cachedDirLocked(ino);
   if (!dir) return okStatus();  // not in memory: left as it is
   HG_ASSIGN_OR_RETURN(auto tree, treeOf(base.raw()));
@@ -102,7 +101,8 @@ Result<size_t> FileSystem::dematerializeUnchanged(const store::TreeId& base) {
     // Then the directories that hold nothing but base's entries.
     OverlayBatch batch;
     std::vector<DirDemotion> dirs;
-    HG_ASSIGN_OR_RETURN(bool rootEqual, findEqualDirsLocked(kRootInode, Bytes(), base, batch, dirs));
+    HG_ASSIGN_OR_RETURN(bool rootEqual,
+                        findEqualDirsLocked(kRootInode, Bytes(), base, batch, dirs));
     (void)rootEqual;  // the root stays materialized
     if (!dirs.empty()) {
       HG_RETURN_IF_ERROR(overlay_->commit(batch));
@@ -117,7 +117,7 @@ Result<size_t> FileSystem::dematerializeUnchanged(const store::TreeId& base) {
 }
 
 Result<std::vector<uint64_t>> FileSystem::demoteLocked(const std::vector<Demotion>& equal,
-                                                      FileReaper& reaper) {
+                                                       FileReaper& reaper) {
   OverlayBatch batch;
   std::vector<std::pair<const Demotion*, OverlayEntry>> done;
   for (const Demotion& d : equal) {

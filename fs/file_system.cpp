@@ -444,7 +444,8 @@ Status FileSystem::fsync(InodeNumber ino, bool dataOnly) {
   }
   if (hasFile) {
     HG_ASSIGN_OR_RETURN(std::shared_ptr<OverlayFile> file, openFile(ino));
-    if (file && (dataOnly ? ::fdatasync(file->fd()) : ::fsync(file->fd())) != 0) return sysError("fsync");
+    if (file && (dataOnly ? ::fdatasync(file->fd()) : ::fsync(file->fd())) != 0)
+      return sysError("fsync");
   }
   return overlay_->sync();
 }

@@ -318,8 +318,8 @@ class FileSystem {
   struct Demotion;
   Status findDemotionsLocked(InodeNumber ino, const Bytes& path, const store::TreeId& base,
                              std::vector<Demotion>& out) REQUIRES_SHARED(inodes_.mutex());
-  Result<std::vector<uint64_t>> demoteLocked(const std::vector<Demotion>& equal,
-                                             FileReaper& reaper) REQUIRES(inodes_.mutex());
+  Result<std::vector<uint64_t>> demoteLocked(const std::vector<Demotion>& equal, FileReaper& reaper)
+      REQUIRES(inodes_.mutex());
   struct DirDemotion;
   // Whether directory `ino` equals `base`; the directories below it that
   // do are listed in `out` and their changes put in `batch`.

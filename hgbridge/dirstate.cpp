@@ -90,8 +90,7 @@ Result<std::pair<Node, Node>> visitDirstateV1(
   return parents;
 }
 
-Result<Dirstate> parseDirstateV1(ByteView data, const std::string& where,
-                                 DirstateFormat format) {
+Result<Dirstate> parseDirstateV1(ByteView data, const std::string& where, DirstateFormat format) {
   Dirstate d;
   // About 71 bytes an entry (dirstatemap.read's estimate).
   d.entries.reserve(data.size() / 71);

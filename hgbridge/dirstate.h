@@ -56,7 +56,7 @@ namespace hgvfs::hg {
 // format, docs/DIRSTATE.md).
 enum class DirstateFormat { kV1, kHgvfs };
 
-inline constexpr char kDirstateStateUntracked = 'u';  // kHgvfs only
+inline constexpr char kDirstateStateUntracked = 'u';   // kHgvfs only
 inline constexpr int32_t kDirstateSizeNonNormal = -1;  // NONNORMAL in parsers.py
 inline constexpr int32_t kDirstateSizeFromP2 = -2;     // FROM_P2
 inline constexpr int32_t kDirstateMtimeUnset = -1;     // AMBIGUOUS_TIME: compare content

@@ -96,7 +96,8 @@ Status DirstateCache::computeNormal(const FilesOf& p1Files) {
   size_t fromP1 = normal.size();
   for (const auto& [path, entry] : special_) {
     if (entry.state != 'n') continue;
-    if (!std::binary_search(normal.begin(), normal.begin() + static_cast<ptrdiff_t>(fromP1), path)) {
+    if (!std::binary_search(normal.begin(), normal.begin() + static_cast<ptrdiff_t>(fromP1),
+                            path)) {
       normal.push_back(path);
     }
   }

@@ -300,14 +300,14 @@ Result<control::RevisionDiffReply> StatusEngine::revisionDiff(
   HG_ASSIGN_OR_RETURN(std::optional<store::TreeId> to, treeOfHex(request.to));
   // A path that is a file on one side and a directory on the other comes
   // out as a removal and additions: the files are what the map settles.
-  HG_RETURN_IF_ERROR(store::diffTrees(*objects_, from, to, ByteView(),
-                                      [&](const store::TreeChange& change) {
-                                        if (change.kind == store::TreeChange::kRemoved) {
-                                          reply.onlyFrom.push_back(change.path);
-                                        } else if (change.kind == store::TreeChange::kAdded) {
-                                          reply.onlyTo.push_back(change.path);
-                                        }
-                                      }));
+  HG_RETURN_IF_ERROR(
+      store::diffTrees(*objects_, from, to, ByteView(), [&](const store::TreeChange& change) {
+        if (change.kind == store::TreeChange::kRemoved) {
+          reply.onlyFrom.push_back(change.path);
+        } else if (change.kind == store::TreeChange::kAdded) {
+          reply.onlyTo.push_back(change.path);
+        }
+      }));
   // diffTrees gives manifest order, which is bytewise; sorting keeps the
   // promise whatever the walk's order becomes.
   std::sort(reply.onlyFrom.begin(), reply.onlyFrom.end());

@@ -51,10 +51,9 @@ class StatusEngine : public control::Handler {
   // The `files` and `revision-diff` requests of the extension's dirstate
   // map (docs/DIRSTATE.md), answered from the store's trees: a path costs
   // one tree load per component, a revision diff the changed directories.
-  Result<control::FilesReply> files(const control::FilesRequest& request) override
-      EXCLUDES(mutex_);
-  Result<control::RevisionDiffReply> revisionDiff(const control::RevisionDiffRequest& request)
-      override EXCLUDES(mutex_);
+  Result<control::FilesReply> files(const control::FilesRequest& request) override EXCLUDES(mutex_);
+  Result<control::RevisionDiffReply> revisionDiff(
+      const control::RevisionDiffRequest& request) override EXCLUDES(mutex_);
 
  private:
   // The two ways of combining the mount's diff with the dirstate.

@@ -163,8 +163,8 @@ TEST_F(StatusTest, AClientFromBeforeTheSmallDirstateIsConverted) {
       listed.insert(line.substr(0, 1) + " " + line.substr(line.rfind(' ') + 1));
     }
   }
-  EXPECT_EQ(listed, (std::set<std::string>{"a added.txt", "a copy.c", "r docs/README",
-                                           "u src/a.c", "copy: src/new.c -> copy.c"}))
+  EXPECT_EQ(listed, (std::set<std::string>{"a added.txt", "a copy.c", "r docs/README", "u src/a.c",
+                                           "copy: src/new.c -> copy.c"}))
       << debug.out;
 
   // Cut off after the requirement: the full file in place, the converted
@@ -179,9 +179,9 @@ TEST_F(StatusTest, AClientFromBeforeTheSmallDirstateIsConverted) {
                       "8 entries, 1 files of p1 untracked"),
             std::string::npos)
       << *log;
-  CommandResult cut = shell("cp " + q(dotHg + "/dirstate") + " " +
-                            q(dotHg + "/dirstate.hgvfs-new") + " && cp " +
-                            q(checkout_ + "/.hg/dirstate") + " " + q(dotHg + "/dirstate"));
+  CommandResult cut =
+      shell("cp " + q(dotHg + "/dirstate") + " " + q(dotHg + "/dirstate.hgvfs-new") + " && cp " +
+            q(checkout_ + "/.hg/dirstate") + " " + q(dotHg + "/dirstate"));
   ASSERT_EQ(cut.exitCode, 0) << describe(cut);
   mount(repo_, mnt_);
   EXPECT_FALSE(readWhole(dotHg + "/dirstate.hgvfs-new")) << "the pending file stayed";

@@ -113,17 +113,17 @@ TEST(ProtocolTest, FilesRequestAndReplyRoundTrip) {
 }
 
 TEST(ProtocolTest, FilesRequestListsAreOptional) {
-  auto parsed = parseMessage(R"({"version":1,"op":"files","node":")" + std::string(40, '0') + "\"}",
-                             "test");
+  auto parsed =
+      parseMessage(R"({"version":1,"op":"files","node":")" + std::string(40, '0') + "\"}", "test");
   ASSERT_TRUE(parsed.ok());
   auto request = decodeFilesRequest(*parsed);
   ASSERT_TRUE(request.ok()) << request.error().message();
   EXPECT_TRUE(request->paths.empty());
   EXPECT_TRUE(request->dirs.empty());
   // A dir without an except list excepts nothing.
-  parsed = parseMessage(R"({"version":1,"op":"files","node":")" + std::string(40, '0') +
-                            R"(","dirs":[{"dir":"d"}]})",
-                        "test");
+  parsed = parseMessage(
+      R"({"version":1,"op":"files","node":")" + std::string(40, '0') + R"(","dirs":[{"dir":"d"}]})",
+      "test");
   ASSERT_TRUE(parsed.ok());
   request = decodeFilesRequest(*parsed);
   ASSERT_TRUE(request.ok()) << request.error().message();
@@ -176,9 +176,8 @@ TEST(ProtocolTest, BadFilesAndRevisionDiffMessagesAreClearErrors) {
     EXPECT_EQ(r.error().kind, ErrorKind::kCorrupt) << body;
     EXPECT_NE(r.error().what.find(why), std::string::npos) << body << ": " << r.error().what;
   }
-  auto diff = parseMessage(R"({"version":1,"op":"revision-diff","from":")" +
-                               std::string(40, '0') + "\"}",
-                           "t");
+  auto diff = parseMessage(
+      R"({"version":1,"op":"revision-diff","from":")" + std::string(40, '0') + "\"}", "t");
   ASSERT_TRUE(diff.ok());
   auto missing = decodeRevisionDiffRequest(*diff);
   ASSERT_FALSE(missing.ok());
@@ -364,8 +363,8 @@ TEST_F(ServerTest, AnswersFilesAndRevisionDiff) {
   EXPECT_TRUE(files["micros"].is_number_integer());
   EXPECT_EQ(handler_.lastFiles.node, node);
 
-  json unknown = json::parse(server_->handle(R"({"version":1,"op":"files","node":")" +
-                                             std::string(40, 'f') + "\"}"));
+  json unknown = json::parse(
+      server_->handle(R"({"version":1,"op":"files","node":")" + std::string(40, 'f') + "\"}"));
   EXPECT_EQ(unknown["ok"], false);
   EXPECT_NE(unknown["error"].get<std::string>().find(std::string(40, 'f')), std::string::npos)
       << unknown.dump();

@@ -758,8 +758,8 @@ TEST_F(FileSystemTest, FilesEqualToANewParentAreDematerialized) {
   writeAt(*fs_, guide, "guide, edited\n", 0);
   AttrChange noExec;
   noExec.mode = 0644;
-  ASSERT_TRUE(fs_->setattr(run, noExec).ok());  // materialized, another mode
-  writeAt(*fs_, main, revFile("src/main.c"), 0);   // materialized, same bytes
+  ASSERT_TRUE(fs_->setattr(run, noExec).ok());    // materialized, another mode
+  writeAt(*fs_, main, revFile("src/main.c"), 0);  // materialized, same bytes
   ASSERT_TRUE(hasOverlayFile(readme) && hasOverlayFile(guide) && hasOverlayFile(main));
   EXPECT_EQ(diffOf(*fs_, rev1_), "M bin/run.sh\nM docs/guide.txt\nA src/lib/a.c\nR new.txt\n");
 

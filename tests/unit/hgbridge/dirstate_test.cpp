@@ -540,7 +540,8 @@ TEST(DirstateTest, HgvfsFormatReadsAndWritesUntrackedEntries) {
   auto v1 = parseDirstateV1(out, "d");
   ASSERT_FALSE(v1.ok());
   EXPECT_EQ(v1.error().kind, ErrorKind::kCorrupt);
-  EXPECT_NE(v1.error().what.find("unknown state u at offset 64"), std::string::npos) << v1.error().what;
+  EXPECT_NE(v1.error().what.find("unknown state u at offset 64"), std::string::npos)
+      << v1.error().what;
   EXPECT_FALSE(parseDirstateNonNormal(out).ok());
 
   auto d = parseDirstateV1(out, "d", DirstateFormat::kHgvfs);
