@@ -191,6 +191,21 @@ TEST_F(StatusTest, AClientFromBeforeTheSmallDirstateIsConverted) {
   EXPECT_NE(full->size(), readWhole(dotHg + "/dirstate").value_or("").size());
 }
 
+// `hg debugsetparents` moves the parents without touching files: the
+// tracked set is then the dirstate's, which lists files p1 lacks, and
+// misses files p1 has (docs/DIRSTATE.md: explicit n entries and u ones).
+TEST_F(StatusTest, TheTrackedSetFollowsDebugsetparents) {
+  inBoth("echo more >> src/a.c && /usr/bin/hg -q debugsetparents 0");
+  expectSameStatus("after debugsetparents 0");
+  expectSameStatus("after debugsetparents 0, clean too", "-A -C -c");
+  inBoth("/usr/bin/hg -q debugsetparents 1 0");
+  expectSameStatus("after debugsetparents 1 0");
+  inBoth("/usr/bin/hg -q debugsetparents 1 && /usr/bin/hg -q debugrebuilddirstate");
+  expectSameStatus("after debugsetparents 1 and a rebuild");
+  inBoth("/usr/bin/hg -q commit -m three");
+  expectSameStatus("after a commit");
+}
+
 // After `hg commit` in the mount, the committed files equal the new p1:
 // the next status gives them back their revision's identity (no overlay
 // file), keeping their bytes and inode numbers; the uncommitted change
