@@ -1217,7 +1217,10 @@ class Harness:
         mnt, self.mounted = self.mounted, None
         if mnt is None:
             return
-        rc, out, err = run([self.hgvfs, 'unmount', mnt], '/', self.env)
+        try:
+            rc, out, err = run([self.hgvfs, 'unmount', mnt], '/', self.env)
+        except OSError as e:  # the binary could not run: unmount anyway
+            rc, out, err = None, b'', str(e).encode()
         if rc != 0 or is_mounted(mnt):
             sys.stderr.write('hgvfs unmount %s failed (%s): %s; umount -l\n'
                              % (mnt, rc, err.decode(errors='replace').strip()))
