@@ -97,34 +97,55 @@ void Server::acceptLoop() {
     int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     reapEnded();
-    MutexLock lock(connectionsMutex_);
-    if (stopping_) {
-      ::close(fd);
-      break;
+    std::string refusal;
+    {
+      MutexLock lock(connectionsMutex_);
+      if (stopping_) {
+        ::close(fd);
+        break;
+      }
+      if (connections_.size() >= kMaxConnections) {
+        refusal =
+            "too many connections to the daemon (" + std::to_string(kMaxConnections) + " open)";
+      } else {
+        openFds_.push_back(fd);
+        connections_.emplace_back();
+        Connection* self = &connections_.back();
+        try {
+          self->thread = std::thread([this, fd, self] { serve(fd, self); });
+        } catch (const std::system_error&) {
+          // No thread to be had (EAGAIN): refuse this one, keep serving.
+          connections_.pop_back();
+          openFds_.remove(fd);
+          refusal = "the daemon cannot start a thread for this connection";
+        }
+      }
     }
-    if (connections_.size() >= kMaxConnections) {
-      std::string reply = encodeError("too many connections to the daemon (" +
-                                      std::to_string(kMaxConnections) + " open)") +
-                          "\n";
-      (void)writeFull(fd, reply);
-      ::close(fd);
-      continue;
-    }
-    openFds_.push_back(fd);
-    connections_.emplace_back();
-    Connection* self = &connections_.back();
-    try {
-      self->thread = std::thread([this, fd, self] { serve(fd, self); });
-    } catch (const std::system_error&) {
-      // No thread to be had (EAGAIN): refuse this one, keep serving.
-      connections_.pop_back();
-      openFds_.remove(fd);
-      std::string reply =
-          encodeError("the daemon cannot start a thread for this connection") + "\n";
-      (void)writeFull(fd, reply);
-      ::close(fd);
-    }
+    // Not under the lock: refusing waits for the client's request.
+    if (!refusal.empty()) refuse(fd, refusal);
   }
+}
+
+// The error reply, then the connection closed so that the reply arrives:
+// closing with the client's request unread would reset the connection and
+// drop the reply, so the request is read (and ignored) until the client
+// hangs up or 200 ms passed.
+void Server::refuse(int fd, const std::string& message) {
+  (void)writeFull(fd, encodeError(message) + "\n");
+  ::shutdown(fd, SHUT_WR);
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  char buf[4096];
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    until - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0 && !(n < 0 && errno == EINTR)) break;
+  }
+  ::close(fd);
 }
 
 void Server::serve(int fd, Connection* self) {

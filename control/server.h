@@ -69,6 +69,7 @@ class Server {
   };
   void acceptLoop();
   void serve(int fd, Connection* self);
+  void refuse(int fd, const std::string& message);
   // Joins the threads whose serve() has returned.
   void reapEnded() EXCLUDES(connectionsMutex_);
 
