@@ -39,21 +39,12 @@ import subprocess
 import sys
 import time
 
+from hg_env import HG_ENV
+
 HG = '/usr/bin/hg'
 TIMEOUT = 60
 
-ENV = dict(
-    os.environ,
-    HGPLAIN='1',
-    HGRCPATH='',
-    HGUSER='test <test@example.com>',
-    HGMERGE='internal:fail',
-    HGENCODING='ascii',
-    LC_ALL='C',
-    TZ='UTC',
-)
-for name in ('HG_PENDING', 'HGPLAINEXCEPT', 'HGEDITOR', 'EDITOR', 'VISUAL'):
-    ENV.pop(name, None)
+ENV = dict(HG_ENV)
 
 VERBOSE = os.environ.get('HGVFS_HGCMD_VERBOSE', '') not in ('', '0')
 PERTURB = os.environ.get('HGVFS_HGCMD_PERTURB', '') not in ('', '0')

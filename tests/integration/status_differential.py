@@ -67,6 +67,8 @@ import tempfile
 import threading
 import time
 
+from hg_env import HG_ENV
+
 HG = '/usr/bin/hg'
 TIMEOUT = 120
 CHECK_EVERY = 5
@@ -81,18 +83,7 @@ def flag(name):
     return os.environ.get(name, '') not in ('', '0')
 
 
-BASE_ENV = dict(
-    os.environ,
-    HGPLAIN='1',
-    HGRCPATH='',
-    HGUSER='test <test@example.com>',
-    HGMERGE='internal:fail',
-    HGENCODING='ascii',
-    LC_ALL='C',
-    TZ='UTC',
-)
-for name in ('HG_PENDING', 'HGPLAINEXCEPT', 'HGEDITOR', 'EDITOR', 'VISUAL'):
-    BASE_ENV.pop(name, None)
+BASE_ENV = dict(HG_ENV)
 
 
 class Mismatch(Exception):
