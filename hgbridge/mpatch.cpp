@@ -9,12 +9,6 @@ namespace {
 
 constexpr size_t kHunkHeader = 12;
 
-struct Hunk {
-  size_t start;
-  size_t end;
-  ByteView data;
-};
-
 // Iterates the hunks of one delta, checking each against the previous one
 // and the length of the text being patched (mpatch.c's rules).
 class HunkReader {
@@ -22,7 +16,7 @@ class HunkReader {
   HunkReader(ByteView delta, size_t textLength) : delta_(delta), textLength_(textLength) {}
 
   // Returns false at the end; sets error_ when the delta is malformed.
-  bool next(Hunk& hunk) {
+  bool next(DeltaHunk& hunk) {
     if (pos_ == delta_.size()) return false;
     if (!fits(delta_, pos_, kHunkHeader)) return fail("truncated hunk header");
     size_t start = be32At(delta_, pos_);
@@ -99,11 +93,20 @@ class PieceCursor {
 
 Result<size_t> patchedLength(size_t baseLength, ByteView delta) {
   HunkReader reader(delta, baseLength);
-  Hunk h;
+  DeltaHunk h;
   size_t length = baseLength;
   while (reader.next(h)) length = length - (h.end - h.start) + h.data.size();
   if (reader.failed()) return reader.error();
   return length;
+}
+
+Result<std::vector<DeltaHunk>> parseDelta(ByteView delta, size_t baseLength) {
+  HunkReader reader(delta, baseLength);
+  std::vector<DeltaHunk> hunks;
+  DeltaHunk h;
+  while (reader.next(h)) hunks.push_back(h);
+  if (reader.failed()) return reader.error();
+  return hunks;
 }
 
 Result<Bytes> applyDeltas(ByteView base, std::span<const ByteView> deltas) {
@@ -119,7 +122,7 @@ Result<Bytes> applyDeltas(ByteView base, std::span<const ByteView> deltas) {
     PieceCursor cursor(pieces);
     size_t pos = 0;
     size_t newLength = 0;
-    Hunk h;
+    DeltaHunk h;
     while (reader.next(h)) {
       cursor.copyTo(h.start - pos, next);
       cursor.skip(h.end - h.start);
@@ -145,7 +148,7 @@ Result<Bytes> applyDeltas(ByteView base, std::span<const ByteView> deltas) {
 
 Result<DeltaOrigin> traceOffset(ByteView delta, size_t offset) {
   HunkReader reader(delta, SIZE_MAX);
-  Hunk h;
+  DeltaHunk h;
   size_t outPos = 0;
   size_t inPos = 0;
   while (reader.next(h)) {

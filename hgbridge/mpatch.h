@@ -11,6 +11,7 @@
 // Pure functions; any thread. Views passed in must outlive the call only.
 
 #include <span>
+#include <vector>
 
 #include "base/bytes.h"
 #include "base/result.h"
@@ -24,6 +25,18 @@ Result<Bytes> applyDeltas(ByteView base, std::span<const ByteView> deltas);
 // The length of the text `delta` produces from a text of `baseLength`
 // bytes; Corrupt under the same conditions as applyDeltas.
 Result<size_t> patchedLength(size_t baseLength, ByteView delta);
+
+// One hunk of a delta: base[start:end] is replaced by `data`, a view into
+// the delta.
+struct DeltaHunk {
+  size_t start;
+  size_t end;
+  ByteView data;
+};
+
+// The hunks of `delta`, in order, checked as applyDeltas checks them against
+// a base of `baseLength` bytes (SIZE_MAX when the length is not known).
+Result<std::vector<DeltaHunk>> parseDelta(ByteView delta, size_t baseLength);
 
 // Follows output offset `offset` of a text made by applying `delta` back to
 // where its byte comes from: either a byte inside the delta's data (returned

@@ -383,15 +383,21 @@ Result<Bytes> Revlog::chunk(Revision r) const {
   return decompressChunk(raw, where(r));
 }
 
+std::optional<Revision> Revlog::deltaBase(Revision r) const {
+  const IndexEntry& e = index_[r];
+  if (e.base == r) return std::nullopt;
+  return index_.generalDelta() ? e.base : Revision(r.value() - 1);
+}
+
 Result<std::vector<Revision>> Revlog::deltaChain(Revision r) const {
   if (!contains(r)) return notFound("no such revision", where(r));
   std::vector<Revision> chain;
   Revision it = r;
   while (true) {
-    const IndexEntry& e = index_[it];
     chain.push_back(it);
-    if (e.base == it) break;
-    Revision next = index_.generalDelta() ? e.base : Revision(it.value() - 1);
+    std::optional<Revision> base = deltaBase(it);
+    if (!base) break;
+    Revision next = *base;
     if (next.value() < 0 || next.value() >= it.value()) {
       return corrupt("broken delta chain at revision " + std::to_string(it.value()), where(r));
     }

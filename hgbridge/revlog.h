@@ -130,6 +130,10 @@ class Revlog {
 
   // The decoded chunk of `r`: a full text or a delta.
   Result<Bytes> chunk(Revision r) const;
+  // The revision whose text chunk(r) is a delta against (the entry's base
+  // with generaldelta, else r-1), or nullopt when chunk(r) is a full text.
+  // `r` must be a revision of this revlog.
+  std::optional<Revision> deltaBase(Revision r) const;
   // The stored text of `r` (for a filelog, with its metadata header).
   Result<Bytes> rawText(Revision r, VerifyHash verify = VerifyHash::kYes) const;
   Result<Bytes> rawText(const Node& node, VerifyHash verify = VerifyHash::kYes) const;

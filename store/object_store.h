@@ -9,11 +9,20 @@
 //   "manifest-trees" manifest node (20 bytes) → root TreeId (20 bytes)
 //   "blobs"          file node (20 bytes)     → working-copy content
 //   "sizes"          file node (20 bytes)     → content length, u64 big-endian
+//   "manifest-skips" manifest node (20 bytes) → how many of its entries the
+//                    trees leave out (tree_builder.h), u64 big-endian; absent
+//                    when not known (imported by an older hgvfs, or from the
+//                    delta against a parent whose count was not known)
 // A file node names one content whatever the path (it hashes the text and
 // its parents), so blobs and sizes are keyed by node alone.
 //
 // Importing a commit stores every directory tree of its manifest once, in
-// one transaction; importing it again is one lookup. Reads fill an
+// one transaction; importing it again is one lookup. A commit (not a merge)
+// whose manifest is stored as a delta against its parent's imported
+// manifest is imported from that delta alone (the changed paths, checked
+// against the parent's trees and the changeset's files), in time
+// proportional to the change; any other commit, or a delta that does not
+// check out, is imported from its full manifest. Reads fill an
 // in-memory LRU (trees and blobs, one byte budget each) and queue their
 // results for a single background writer thread that commits them to
 // LMDB in batches, so a FUSE read never waits for a disk commit. A failed
@@ -50,6 +59,7 @@ struct ObjectStoreStats {
   uint64_t blobHgReads = 0;    // blobs read through hgbridge
   uint64_t blobLmdbHits = 0;   // blobs found in LMDB
   uint64_t treeLmdbReads = 0;  // trees read from LMDB
+  uint64_t deltaImports = 0;   // commits imported from their manifest delta alone
   uint64_t pendingWrites = 0;
   uint64_t failedWrites = 0;
   uint64_t treeCacheBytes = 0;  // held by the in-memory LRUs
@@ -104,9 +114,25 @@ class ObjectStore {
   bool queueWrite(size_t db, const hg::Node& key, Bytes value, bool droppable = false)
       EXCLUDES(queueMutex_);
   void writerLoop() EXCLUDES(queueMutex_);
-  Result<hg::Node> manifestNodeOf(hg::Revision rev) const EXCLUDES(repoMutex_);
+  static Result<hg::Node> manifestNodeOf(const hg::Repository& repo, hg::Revision rev);
 
-  enum Db : size_t { kTrees = 0, kManifestTrees = 1, kBlobs = 2, kSizes = 3 };
+  // The trees of one manifest, ready to be stored (defined in the .cpp).
+  struct Import;
+  // Imports changeset `rev` (not null) from its manifest's stored delta
+  // against its parent's imported manifest (not for a merge); an error says
+  // why it cannot.
+  Result<Import> importFromDelta(const hg::Repository& repo, hg::Revision rev,
+                                 const hg::Changeset& changeset);
+  // Imports manifest `mf` of `rev` from its full text, rebuilding only the
+  // changed directories when a parent's manifest is imported.
+  Result<Import> importFromManifest(const hg::Repository& repo, hg::Revision rev,
+                                    const hg::Node& mf, const ImportProgress& progress);
+  // The root tree of manifest `mf` if it is imported.
+  Result<std::optional<TreeId>> importedRoot(const hg::Node& mf);
+  // The "manifest-skips" count of `mf`; nullopt when not known.
+  std::optional<uint64_t> skippedCount(const hg::Node& mf);
+
+  enum Db : size_t { kTrees = 0, kManifestTrees = 1, kBlobs = 2, kSizes = 3, kManifestSkips = 4 };
 
   // Lock order: a leaf (held only to copy or swap the pointer).
   mutable Mutex repoMutex_;
@@ -142,7 +168,8 @@ class ObjectStore {
   bool stopping_ GUARDED_BY(queueMutex_) = false;
   std::thread writer_;  // started by open(), joined by the destructor
 
-  std::atomic<uint64_t> blobHgReads_{0}, blobLmdbHits_{0}, treeLmdbReads_{0}, failedWrites_{0};
+  std::atomic<uint64_t> blobHgReads_{0}, blobLmdbHits_{0}, treeLmdbReads_{0}, failedWrites_{0},
+      deltaImports_{0};
 };
 
 }  // namespace hgvfs::store

@@ -208,6 +208,36 @@ TEST(MpatchTest, PatchedLengthRejectsMalformedDeltas) {
   }
 }
 
+TEST(MpatchTest, ParseDeltaGivesTheHunks) {
+  const std::string delta = hunk(0, 2, "a") + hunk(2, 2, "") + hunk(6, 9, "xyz\n");
+  auto hunks = parseDelta(delta, 10);
+  ASSERT_TRUE(hunks.ok()) << hunks.error().message();
+  ASSERT_EQ(hunks->size(), 3u);
+  EXPECT_EQ((*hunks)[0].start, 0u);
+  EXPECT_EQ((*hunks)[0].end, 2u);
+  EXPECT_EQ((*hunks)[0].data, "a");
+  EXPECT_EQ((*hunks)[1].data, "");
+  EXPECT_EQ((*hunks)[2].start, 6u);
+  EXPECT_EQ((*hunks)[2].end, 9u);
+  EXPECT_EQ((*hunks)[2].data, "xyz\n");
+  EXPECT_EQ((*hunks)[2].data.data(), delta.data() + delta.size() - 4) << "a view into the delta";
+  auto none = parseDelta("", 10);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  // Past the end of a known base; the same delta with the length unknown.
+  auto past = parseDelta(hunk(0, 11, ""), 10);
+  ASSERT_FALSE(past.ok());
+  EXPECT_EQ(past.error().kind, ErrorKind::kCorrupt);
+  EXPECT_TRUE(parseDelta(hunk(0, 11, ""), SIZE_MAX).ok());
+  for (const BadCase& c : badCases()) {
+    if (c.deltas.size() != 1) continue;
+    SCOPED_TRACE(c.what);
+    auto r = parseDelta(c.deltas[0], c.base.size());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind, ErrorKind::kCorrupt);
+  }
+}
+
 TEST(MpatchTest, TraceOffsetRejectsMalformedDeltas) {
   // traceOffset does not know the base's length, so "past the end" cannot
   // be seen; everything about the delta's own shape can, once the offset

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace hgvfs::hg {
 namespace {
@@ -14,19 +16,26 @@ void putBe32(std::string& s, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) s.push_back(static_cast<char>((v >> shift) & 0xFF));
 }
 
-// One inline revision whose chunk is `chunk`, claiming `textLength`.
-std::string inlineRevlog(const std::string& chunk, int32_t textLength) {
+// One inline index entry (and its chunk): `header` is written over rev 0's
+// offset, as in a real index.
+std::string inlineEntry(uint32_t header, const std::string& chunk, int32_t textLength,
+                        int32_t base = 0, int32_t p1 = -1) {
   std::string index;
-  putBe32(index, kRevlogV1 | kFlagInlineData | kFlagGeneralDelta);  // header over offset
-  putBe32(index, 0);                                                // offset low + flags
+  putBe32(index, header);  // header over offset (rev 0), else the offset's high bits
+  putBe32(index, 0);       // offset low + flags
   putBe32(index, static_cast<uint32_t>(chunk.size()));
   putBe32(index, static_cast<uint32_t>(textLength));
-  putBe32(index, 0);           // base
-  putBe32(index, 0);           // link
-  putBe32(index, 0xFFFFFFFF);  // p1
+  putBe32(index, static_cast<uint32_t>(base));
+  putBe32(index, 0);  // link
+  putBe32(index, static_cast<uint32_t>(p1));
   putBe32(index, 0xFFFFFFFF);  // p2
   index.append(32, '\x11');    // node + padding
   return index + chunk;
+}
+
+// One inline revision whose chunk is `chunk`, claiming `textLength`.
+std::string inlineRevlog(const std::string& chunk, int32_t textLength) {
+  return inlineEntry(kRevlogV1 | kFlagInlineData | kFlagGeneralDelta, chunk, textLength);
 }
 
 TEST(RevlogTest, ZstdFrameClaimingAHugeSizeIsCorruptWithoutAllocatingIt) {
@@ -81,6 +90,36 @@ TEST(RevlogTest, TruncatedInlineDataIsCorrupt) {
   auto revlog = Revlog::fromBytes(bytes, {}, "cut.i");
   ASSERT_FALSE(revlog.ok());
   EXPECT_EQ(revlog.error().kind, ErrorKind::kCorrupt);
+}
+
+// deltaBase: nullopt for a full text; the entry's base with generaldelta,
+// the previous revision without it, whatever the base field says.
+TEST(RevlogTest, DeltaBase) {
+  std::string hunk;  // "one\n" -> "two\n"
+  putBe32(hunk, 0);
+  putBe32(hunk, 4);
+  putBe32(hunk, 4);
+  hunk += "two\n";
+  for (bool general : {true, false}) {
+    SCOPED_TRACE(general ? "generaldelta" : "no generaldelta");
+    uint32_t header = kRevlogV1 | kFlagInlineData | (general ? kFlagGeneralDelta : 0);
+    std::string bytes = inlineEntry(header, "uone\n", 4) +     // 0: full text
+                        inlineEntry(0, "uthree\n", 6, 1, 0) +  // 1: full text
+                        inlineEntry(0, hunk, 4, 0, 0);         // 2: a delta (NUL first: stored)
+    auto revlog = Revlog::fromBytes(bytes, {}, "deltas.i");
+    ASSERT_TRUE(revlog.ok()) << revlog.error().message();
+    EXPECT_EQ((*revlog)->deltaBase(Revision(0)), std::nullopt);
+    EXPECT_EQ((*revlog)->deltaBase(Revision(1)), std::nullopt);
+    // With generaldelta rev 2 patches rev 0 (its base field); without, the
+    // field names the chain's start and the delta is against rev 1.
+    EXPECT_EQ((*revlog)->deltaBase(Revision(2)), Revision(general ? 0 : 1));
+    auto chunk = (*revlog)->chunk(Revision(2));
+    ASSERT_TRUE(chunk.ok()) << chunk.error().message();
+    EXPECT_EQ(*chunk, hunk) << "the decoded chunk is the delta itself";
+    auto chain = (*revlog)->deltaChain(Revision(2));
+    ASSERT_TRUE(chain.ok()) << chain.error().message();
+    EXPECT_EQ(*chain, (std::vector<Revision>{Revision(general ? 0 : 1), Revision(2)}));
+  }
 }
 
 }  // namespace

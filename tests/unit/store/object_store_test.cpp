@@ -6,6 +6,15 @@
 // separate .d data file. Also: importing twice is a lookup, the cache
 // survives reopening (served without the filelogs), and damage — to a
 // filelog or to the cache itself — is a kCorrupt error naming where.
+//
+// Importing from the manifest delta: commits made by hg (adds, edits,
+// removals, exec bits, symlinks, new and emptied directories, a directory
+// replaced by a file and back), each imported from its parent's trees,
+// give the root a fresh full import gives; the cases that must not use the
+// delta (a parent not imported, a merge, a delta against another revision,
+// a parent whose trees leave entries out) fall back and are still right;
+// and every revision of the fixture repositories, imported in order, has
+// the root buildTrees gives for its manifest.
 
 #include "store/object_store.h"
 
@@ -13,8 +22,12 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
+#include <iostream>
 #include <map>
+#include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -22,6 +35,8 @@
 
 #include "hgbridge/repository.h"
 #include "hgbridge/sha1.h"
+#include "store/tree_builder.h"
+#include "tests/support/fixture_repos.h"
 #include "tests/support/test_support.h"
 
 namespace hgvfs::store {
@@ -455,6 +470,287 @@ TEST_F(ObjectStoreTest, CorruptTreeInTheCacheIsCorrupt) {
   ASSERT_FALSE(tree.ok());
   EXPECT_EQ(tree.error().kind, ErrorKind::kCorrupt) << tree.error().message();
   EXPECT_NE(tree.error().message().find(root.hex()), std::string::npos) << tree.error().message();
+}
+
+// ---- importing from the manifest delta ----
+
+void hgOk(const std::vector<std::string>& args, const std::string& cwd = {}) {
+  auto r = test::hg(args, cwd);
+  if (r.exitCode != 0) throw std::runtime_error("hg failed: " + r.err);
+}
+
+// Commits with everything in the working copy (adds and removes too).
+void commitAll(const std::string& repo, const std::string& message) {
+  hgOk({"commit", "-A", "-q", "-m", message}, repo);
+}
+
+int tipRev(const std::string& repo) {
+  auto r = test::hg({"log", "-r", "tip", "-T", "{rev}"}, repo);
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  return std::stoi(r.out);
+}
+
+class DeltaImportTest : public ObjectStoreTest {
+ protected:
+  // Imports `rev` of `repo` into `inc` (on a new snapshot of the
+  // repository, as the daemon does after a commit) and, to compare, from
+  // scratch into a cache of its own; the two roots must be equal and list
+  // what `hg manifest` lists but `leftOut`. Returns whether `inc` used the
+  // delta.
+  bool importAndCompare(Opened& inc, int rev, const std::string& repo,
+                        const std::set<std::string>& leftOut = {}) {
+    SCOPED_TRACE("rev " + std::to_string(rev));
+    auto snapshot = hg::Repository::open(repo);
+    EXPECT_TRUE(snapshot.ok()) << snapshot.error().message();
+    if (!snapshot.ok()) return false;
+    inc.store->setRepository(std::move(snapshot).value());
+    uint64_t before = inc.store->stats().deltaImports;
+    auto root = inc.store->importCommit(hg::Revision(rev));
+    EXPECT_TRUE(root.ok()) << root.error().message();
+    if (!root.ok()) return false;
+    bool fromDelta = inc.store->stats().deltaImports == before + 1;
+
+    auto fresh = openStore(repo, cache("fresh-" + std::to_string(++freshCaches_)));
+    EXPECT_TRUE(fresh.store);
+    if (!fresh.store) return false;
+    auto want = fresh.store->importCommit(hg::Revision(rev));
+    EXPECT_TRUE(want.ok()) << want.error().message();
+    EXPECT_EQ(fresh.store->stats().deltaImports, 0u) << "a fresh cache has no parent to use";
+    if (want.ok()) {
+      EXPECT_EQ(root->hex(), want->hex()) << "not the root of a full import";
+    }
+
+    auto have = listAll(*inc.store, *root);
+    auto manifest = hgManifest(repo, rev);
+    for (const auto& path : leftOut) EXPECT_EQ(manifest.erase(path), 1u) << path;
+    EXPECT_EQ(have.size(), manifest.size());
+    for (const auto& [path, e] : manifest) {
+      auto it = have.find(path);
+      if (it == have.end()) {
+        ADD_FAILURE() << path << " is missing";
+        continue;
+      }
+      EXPECT_EQ(it->second.node, e.node) << path;
+      EXPECT_EQ(it->second.kind, e.kind) << path;
+    }
+    return fromDelta;
+  }
+  bool importAndCompare(Opened& inc, int rev) { return importAndCompare(inc, rev, repo_); }
+
+  // A commit made in-process by Mercurial (memctx): `files` maps each
+  // changed path to its content, or to nullopt to remove it. Reaches
+  // manifests the working copy cannot (a file and a directory of one name).
+  void memCommit(const std::string& repo, const std::string& parent,
+                 const std::map<std::string, std::optional<std::string>>& files) {
+    std::string script = tmp_.path() + "/memcommit.py";
+    test::writeFile(script, R"(import sys
+from mercurial import context, hg, scmutil, ui as uimod, node as hgnode
+repo = hg.repository(uimod.ui.load(), sys.argv[1].encode())
+files = {}
+for arg in sys.argv[3:]:
+    path, _, content = arg.partition('=')
+    files[path.encode()] = None if content == '-' else content.encode()
+def filectxfn(repo_, mctx, path):
+    c = files[path]
+    return None if c is None else context.memfilectx(repo_, mctx, path, c)
+with repo.wlock(), repo.lock():
+    p = scmutil.revsingle(repo, sys.argv[2].encode()).node()
+    mctx = context.memctx(repo, (p, hgnode.nullid), b"memcommit", sorted(files), filectxfn,
+                          user=b"test <test@example.com>", date=(0, 0))
+    mctx.commit()
+)");
+    std::vector<std::string> argv = {test::mercurialPython(), script, repo, parent};
+    for (const auto& [path, content] : files) argv.push_back(path + "=" + content.value_or("-"));
+    auto r = test::run(argv);
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  }
+
+  int freshCaches_ = 0;
+};
+
+// A line of commits, each imported from the delta against its parent.
+TEST_F(DeltaImportTest, CommitsImportFromTheManifestDelta) {
+  auto inc = openStore(repo_, cache("incremental"));
+  ASSERT_TRUE(inc.store);
+  ASSERT_TRUE(inc.store->importCommit(hg::Revision(0)).ok());
+  EXPECT_EQ(inc.store->stats().deltaImports, 0u) << "rev 0 has no parent";
+  // makeRepo's rev 1: a deep change, a copy, a rename, an exec bit.
+  EXPECT_TRUE(importAndCompare(inc, 1));
+
+  auto w = [&](const std::string& path, const std::string& content) {
+    fs::create_directories(fs::path(repo_ + "/" + path).parent_path());
+    test::writeFile(repo_ + "/" + path, content);
+  };
+  auto rm = [&](const std::string& path) { fs::remove_all(repo_ + "/" + path); };
+  auto exec = [&](const std::string& path, bool on) {
+    fs::permissions(repo_ + "/" + path, fs::perms::owner_exec | fs::perms::group_exec,
+                    on ? fs::perm_options::add : fs::perm_options::remove);
+  };
+  struct Step {
+    const char* what;
+    std::function<void()> change;
+  };
+  std::vector<Step> steps = {
+      {"edits and new deep directories",
+       [&] {
+         w("README", "readme v2\n");
+         w("new/deep/dir/f.c", "f\n");
+         w("src/lib/deep/x/new.txt", "new\n");
+         w("a-top.txt", "sorts between directories\n");
+       }},
+      {"a file removed, its directory stays", [&] { rm("src/lib/util.c"); }},
+      {"exec bits off and on, a file made a symlink",
+       [&] {
+         exec("bin/run.sh", false);
+         exec("src/main.c", true);
+         rm("empty");
+         fs::create_symlink("README", repo_ + "/empty");
+       }},
+      {"only an exec bit", [&] { exec("README", true); }},
+      {"the last file of a directory, and a whole subtree",
+       [&] {
+         rm("docs/a/b.txt");
+         rm("src/lib/deep");
+       }},
+      {"a directory replaced by a file of its name",
+       [&] {
+         rm("bin");
+         w("bin", "now a file\n");
+       }},
+      {"a file replaced by a directory of its name",
+       [&] {
+         rm("empty");
+         w("empty/inside", "inside\n");
+       }},
+      {"many changes in many directories",
+       [&] {
+         for (int i = 0; i < 40; ++i)
+           w("many/d" + std::to_string(i % 7) + "/f" + std::to_string(i), "x");
+         w("src/main.c", "int main() { return 1; }\n");
+         rm("docs/readme-link");
+       }},
+      {"everything below one top directory removed",
+       [&] {
+         rm("src");
+         w("zzz/a/b/c.txt", "last\n");
+       }},
+  };
+  for (const auto& step : steps) {
+    SCOPED_TRACE(step.what);
+    step.change();
+    commitAll(repo_, step.what);
+    EXPECT_TRUE(importAndCompare(inc, tipRev(repo_))) << "not imported from the delta";
+  }
+  EXPECT_EQ(inc.store->stats().deltaImports, 1 + steps.size());
+}
+
+// A parent not imported, a branch, and a merge (whose files need not name
+// what comes from the other parent): from the delta only the branch.
+TEST_F(DeltaImportTest, FallsBackWhenTheParentIsNotImportedAndForMerges) {
+  auto inc = openStore(repo_, cache("incremental"));
+  ASSERT_TRUE(inc.store);
+  ASSERT_TRUE(inc.store->importCommit(hg::Revision(0)).ok());
+  test::writeFile(repo_ + "/README", "two\n");
+  commitAll(repo_, "2");
+  test::writeFile(repo_ + "/README", "three\n");
+  commitAll(repo_, "3");
+  // rev 3's parent (2) is not imported: the full manifest is read.
+  EXPECT_FALSE(importAndCompare(inc, 3));
+  // A commit on a branch from rev 1 (imported now), then a merge.
+  EXPECT_TRUE(importAndCompare(inc, 1));
+  hgOk({"update", "-q", "1"}, repo_);
+  test::writeFile(repo_ + "/branch.txt", "on the branch\n");
+  fs::remove(repo_ + "/docs/renamed.txt");
+  commitAll(repo_, "4 on a branch");
+  EXPECT_TRUE(importAndCompare(inc, 4)) << "a branch's delta is against its parent too";
+  hgOk({"merge", "-q", "3"}, repo_);
+  commitAll(repo_, "5 merge");
+  EXPECT_FALSE(importAndCompare(inc, 5));
+}
+
+// Without generaldelta a delta is against the previous revision: used when
+// that is the parent's manifest, not when it is another branch's.
+TEST_F(DeltaImportTest, WithoutGeneralDeltaOnlyAParentsDeltaIsUsed) {
+  std::string repo = tmp_.path() + "/nogd";
+  hgOk({"init", "--config", "format.usegeneraldelta=false", "--config", "format.generaldelta=false",
+        "--config", "format.sparse-revlog=false", repo});
+  ASSERT_EQ(test::readFile(repo + "/.hg/store/requires").find("generaldelta"), std::string::npos);
+  fs::create_directories(repo + "/d/e");
+  test::writeFile(repo + "/d/e/f", "f\n");
+  test::writeFile(repo + "/g", "g\n");
+  commitAll(repo, "0");
+  test::writeFile(repo + "/d/e/f", "f1\n");
+  commitAll(repo, "1");
+  hgOk({"update", "-q", "0"}, repo);
+  test::writeFile(repo + "/g", "g2\n");
+  commitAll(repo, "2 from 0");
+
+  auto inc = openStore(repo, cache("incremental"));
+  ASSERT_TRUE(inc.store);
+  ASSERT_TRUE(inc.store->importCommit(hg::Revision(0)).ok());
+  EXPECT_TRUE(importAndCompare(inc, 1, repo)) << "rev 1's delta is against rev 0, its parent";
+  EXPECT_FALSE(importAndCompare(inc, 2, repo)) << "rev 2's delta is against rev 1's manifest";
+}
+
+// A parent whose trees leave an entry out (the file "a" beside the
+// directory "a/"): a change that empties "a/" must not use the delta, as
+// the file comes back; later changes elsewhere still can.
+TEST_F(DeltaImportTest, ParentWithEntriesLeftOut) {
+  std::string repo = tmp_.path() + "/conflict";
+  hgOk({"init", repo});
+  // Enough other files that hg stores the later manifests as deltas.
+  std::map<std::string, std::optional<std::string>> first = {
+      {"a", "file a\n"}, {"a/b", "b\n"}, {"c", "c\n"}, {"d/e", "e\n"}};
+  for (int i = 0; i < 30; ++i) first["filler/f" + std::to_string(i)] = std::to_string(i);
+  memCommit(repo, "null", first);
+  memCommit(repo, "0", {{"a/b", std::nullopt}});
+  memCommit(repo, "1", {{"c", "c2\n"}, {"d/e", std::nullopt}});
+  memCommit(repo, "2", {{"c", "c3\n"}, {"a/x", "x\n"}});
+
+  auto inc = openStore(repo, cache("incremental"));
+  ASSERT_TRUE(inc.store);
+  auto root0 = inc.store->importCommit(hg::Revision(0));
+  ASSERT_TRUE(root0.ok());
+  auto a0 = inc.store->findEntry(*root0, "a");
+  ASSERT_TRUE(a0.ok() && a0->has_value());
+  EXPECT_TRUE((*a0)->isDirectory()) << "the file a is left out";
+  EXPECT_FALSE(importAndCompare(inc, 1, repo)) << "emptying a/ brings the file a back";
+  auto root1 = inc.store->importCommit(hg::Revision(1));
+  ASSERT_TRUE(root1.ok());
+  auto a = inc.store->findEntry(*root1, "a");
+  ASSERT_TRUE(a.ok() && a->has_value());
+  EXPECT_EQ((*a)->kind, EntryKind::kRegular);
+  // rev 1's trees hold all of its manifest, and rev 2 empties d/.
+  EXPECT_TRUE(importAndCompare(inc, 2, repo));
+  // A directory "a/" beside the file "a": left out again, so not from the delta.
+  EXPECT_FALSE(importAndCompare(inc, 3, repo, {"a"}));
+}
+
+// Every revision of every fixture repository (made by hg: branches,
+// merges, kind changes, long histories, no generaldelta), imported in
+// revision order into one cache: each root is buildTrees' for its manifest.
+TEST(DeltaImportFixtureTest, EveryFixtureRevisionImportsToTheFullBuild) {
+  const auto& fixtures = test::FixtureRepos::get();
+  uint64_t fromDelta = 0, total = 0;
+  for (const std::string& name : fixtures.names()) {
+    SCOPED_TRACE(name);
+    TempDir tmp;
+    auto o = openStore(fixtures.path(name), tmp.path() + "/cache");
+    ASSERT_TRUE(o.store);
+    for (size_t r = 0; r < o.repo->changelog().revlog().size(); ++r) {
+      hg::Revision rev(static_cast<int32_t>(r));
+      auto root = o.store->importCommit(rev);
+      ASSERT_TRUE(root.ok()) << "rev " << r << ": " << root.error().message();
+      auto manifest = o.repo->manifestOf(rev);
+      ASSERT_TRUE(manifest.ok()) << manifest.error().message();
+      ASSERT_EQ(root->hex(), buildTrees(*manifest).root.hex()) << "rev " << r;
+      ++total;
+    }
+    fromDelta += o.store->stats().deltaImports;
+  }
+  // Many of the long histories' small manifests are stored as full texts.
+  EXPECT_GT(fromDelta, total / 4) << "commits are imported from their delta";
+  std::cout << fromDelta << " of " << total << " revisions imported from the delta\n";
 }
 
 }  // namespace
