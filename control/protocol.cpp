@@ -333,4 +333,65 @@ Result<RevisionDiffReply> decodeRevisionDiffReply(const std::string& line) {
   return out;
 }
 
+std::string encodeCheckoutRequest(const CheckoutRequest& request) {
+  return json{{"version", kProtocolVersion},
+              {"op", "checkout"},
+              {"from", request.from},
+              {"to", request.to},
+              {"get", pathList(request.get)},
+              {"remove", pathList(request.remove)},
+              {"exec", pathList(request.exec)}}
+      .dump();
+}
+
+std::string encodeCheckoutReply(const CheckoutReply& reply) {
+  return json{{"version", kProtocolVersion},
+              {"ok", true},
+              {"applied", reply.applied},
+              {"left", pathList(reply.left)},
+              {"swapped", reply.swapped},
+              {"materialized", reply.materialized},
+              {"dematerialized", reply.dematerialized},
+              {"micros", reply.micros}}
+      .dump();
+}
+
+Result<CheckoutRequest> decodeCheckoutRequest(const json& request) {
+  CheckoutRequest out;
+  HG_ASSIGN_OR_RETURN(out.from, readNode(request, "from"));
+  HG_ASSIGN_OR_RETURN(out.to, readNode(request, "to"));
+  for (auto [key, list] : {std::pair<const char*, std::vector<Bytes>*>{"get", &out.get},
+                           std::pair<const char*, std::vector<Bytes>*>{"remove", &out.remove},
+                           std::pair<const char*, std::vector<Bytes>*>{"exec", &out.exec}}) {
+    if (!request.contains(key) || request[key].is_null()) continue;
+    if (!request[key].is_array()) return corrupt(std::string("'") + key + "' is not a list");
+    list->reserve(request[key].size());
+    for (const auto& item : request[key]) {
+      HG_ASSIGN_OR_RETURN(Bytes path, readPath(item, key));
+      list->push_back(std::move(path));
+    }
+  }
+  return out;
+}
+
+Result<CheckoutReply> decodeCheckoutReply(const std::string& line) {
+  HG_ASSIGN_OR_RETURN(json j, parseReply(line));
+  CheckoutReply out;
+  HG_RETURN_IF_ERROR(readPathList(j, "left", out.left));
+  for (auto [key, field] : {std::pair<const char*, uint64_t*>{"applied", &out.applied},
+                            std::pair<const char*, uint64_t*>{"swapped", &out.swapped},
+                            std::pair<const char*, uint64_t*>{"materialized", &out.materialized},
+                            std::pair<const char*, uint64_t*>{"dematerialized",
+                                                              &out.dematerialized}}) {
+    if (!j.contains(key) || !j[key].is_number_unsigned()) {
+      return corrupt(std::string("'") + key + "' is not a count");
+    }
+    *field = j[key].get<uint64_t>();
+  }
+  if (j.contains("micros") && j["micros"].is_number_integer()) {
+    out.micros = j["micros"].get<int64_t>();
+  }
+  return out;
+}
+
 }  // namespace hgvfs::control

@@ -27,6 +27,15 @@
 //   reply    {"version": 1, "ok": true, "only_from": [...], "only_to": [...], "micros": N}
 //            the files of FROM's manifest TO lacks and the reverse (a file in
 //            both, changed or not, is in neither), sorted bytewise.
+//   request  {"version": 1, "op": "checkout", "from": "HEX40", "to": "HEX40",
+//             "get": [...], "remove": [...], "exec": [...]}
+//   reply    {"version": 1, "ok": true, "applied": N, "left": [...], "swapped": N,
+//             "materialized": N, "dematerialized": N, "micros": N}
+//            Mercurial's update from FROM to TO, its plain file actions done by
+//            the daemon (fs::FileSystem::checkout): each path of get becomes
+//            TO's file, each of remove goes, each of exec takes TO's flags
+//            (only where the mount has TO's very file, unmaterialized). left names the actions not done
+//            (sorted), which the extension then does through the mount.
 //   Nodes are full hex; forty zeros is the null revision (no files).
 //   error    {"version": 1, "ok": false, "error": "MESSAGE"}
 //
@@ -100,6 +109,18 @@ struct RevisionDiffReply {
   int64_t micros = 0;
 };
 
+struct CheckoutRequest {
+  std::string from, to;  // 40 hex digits each
+  std::vector<Bytes> get, remove, exec;
+};
+
+struct CheckoutReply {
+  uint64_t applied = 0;
+  std::vector<Bytes> left;  // sorted bytewise
+  uint64_t swapped = 0, materialized = 0, dematerialized = 0;
+  int64_t micros = 0;
+};
+
 // One received line as a message of this protocol: a JSON object whose
 // "version" is kProtocolVersion. Unsupported for another version ("protocol
 // version 2 is not supported (SELF speaks 1)", SELF naming the receiver),
@@ -124,6 +145,10 @@ std::string encodeRevisionDiffReply(const RevisionDiffReply& reply);
 // holding a non-string, a path above U+00FF).
 Result<FilesRequest> decodeFilesRequest(const nlohmann::json& request);
 Result<RevisionDiffRequest> decodeRevisionDiffRequest(const nlohmann::json& request);
+std::string encodeCheckoutRequest(const CheckoutRequest& request);
+std::string encodeCheckoutReply(const CheckoutReply& reply);
+Result<CheckoutRequest> decodeCheckoutRequest(const nlohmann::json& request);
+Result<CheckoutReply> decodeCheckoutReply(const std::string& line);
 // Reply lines, as decodeStatusReply.
 Result<FilesReply> decodeFilesReply(const std::string& line);
 Result<RevisionDiffReply> decodeRevisionDiffReply(const std::string& line);

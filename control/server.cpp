@@ -211,6 +211,9 @@ std::string Server::handle(const std::string& line) {
       return answer(decodeRevisionDiffRequest(request), &Handler::revisionDiff,
                     encodeRevisionDiffReply);
     }
+    if (op == "checkout") {
+      return answer(decodeCheckoutRequest(request), &Handler::checkout, encodeCheckoutReply);
+    }
     if (op != "status") return encodeError("unknown op '" + op + "'");
     StatusRequest req;
     req.unknown = request.value("unknown", true);

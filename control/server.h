@@ -38,6 +38,10 @@ class Handler {
   virtual Result<StatusReply> status(const StatusRequest& request) = 0;
   virtual Result<FilesReply> files(const FilesRequest& request) = 0;
   virtual Result<RevisionDiffReply> revisionDiff(const RevisionDiffRequest& request) = 0;
+  virtual Result<CheckoutReply> checkout(const CheckoutRequest& request) {
+    (void)request;
+    return invalidArgument("checkout is not supported here");
+  }
 };
 
 class Server {

@@ -30,12 +30,6 @@
 
 namespace hgvfs::fs {
 
-struct FileSystem::DirDemotion {
-  InodeNumber parent;
-  Bytes name;
-  OverlayEntry rec;  // the parent's new entry for it
-};
-
 struct FileSystem::Demotion {
   InodeNumber dir;
   Bytes name;

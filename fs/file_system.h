@@ -119,6 +119,39 @@ struct FileData {
 
 class OverlayChange;
 
+// One file-level step of a checkout, as Mercurial's update decided it.
+struct CheckoutAction {
+  enum class Kind : uint8_t {
+    kGet,     // the path becomes the target revision's file (content, kind)
+    kRemove,  // the file at the path goes (then its directories, if empty)
+    // The target's flags on the file's own content: done here only when
+    // the mount's file is the target's file node, unmaterialized (then it
+    // is a get); else left to the caller.
+    kExec,
+  };
+  Bytes path;
+  Kind kind;
+};
+
+struct CheckoutResult {
+  size_t applied = 0;
+  // Actions not applied, for the caller to do through the mount: a
+  // directory, or a file above the path, where the action needs the other.
+  std::vector<Bytes> left;
+  size_t directoriesSwapped = 0;  // unmaterialized directories given the target's tree whole
+  size_t directoriesMaterialized = 0;
+  size_t directoriesDematerialized = 0;  // equal to the target's once done
+};
+
+// Where kernel caches of names and inodes are dropped (the FUSE server).
+// Called without any FileSystem lock held, never from a FUSE request.
+class KernelCache {
+ public:
+  virtual ~KernelCache() = default;
+  virtual void invalidateEntry(InodeNumber parent, ByteView name) = 0;
+  virtual void invalidateInode(InodeNumber ino) = 0;
+};
+
 class FileSystem {
  public:
   // `overlay` null: a read-only view (every change answers EROFS).
@@ -206,6 +239,25 @@ class FileSystem {
   // many. Cost: the materialized directories, and one comparison per
   // candidate (kept by diff()).
   Result<size_t> dematerializeUnchanged(const store::TreeId& base) EXCLUDES(inodes_.mutex());
+
+  // Checkout (checkout.cpp): applies `actions` (Mercurial's, for an update
+  // from revision tree `from` to `to`) to the mount in one overlay
+  // transaction, without writing a file. A directory the mount still has
+  // as `from`'s tree, whose actions are exactly the difference between
+  // `from` and `to` there, takes `to`'s tree whole (no I/O below it); other
+  // directories on changed paths are materialized and edited entry by
+  // entry, each got file becoming `to`'s unmaterialized file. Then the
+  // directories that equal `to`'s again are dematerialized. A file a
+  // process has open keeps what it had (its inode is unlinked, a new one
+  // takes its name); kernel caches are dropped for every changed name once
+  // the lock is let go. The root stays materialized. Cost: the changed
+  // directories the mount has loaded or materialized and the actions, not
+  // the size of the trees.
+  Result<CheckoutResult> checkout(const std::optional<store::TreeId>& from,
+                                  const std::optional<store::TreeId>& to,
+                                  std::vector<CheckoutAction> actions) EXCLUDES(inodes_.mutex());
+  // Set once before serving (the FUSE server); null: no kernel to tell.
+  void setKernelCache(KernelCache* cache) { kernelCache_.store(cache); }
 
   store::ObjectStore& objects() { return *objects_; }
   const Overlay* overlay() const { return overlay_.get(); }
@@ -328,6 +380,30 @@ class FileSystem {
       REQUIRES(inodes_.mutex());
   void applyDirDemotionLocked(const DirDemotion& d) REQUIRES(inodes_.mutex());
 
+  // checkout.cpp.
+  struct CheckoutNode;
+  struct CheckoutRun;
+  Status checkoutDirLocked(InodeNumber dirIno, DirState& dir, const Bytes& path,
+                           const std::optional<store::TreeId>& from,
+                           const std::optional<store::TreeId>& to, CheckoutNode& node,
+                           CheckoutRun& run, bool& removedBelow) REQUIRES(inodes_.mutex());
+  Result<bool> coversExactly(const CheckoutNode& node, const std::optional<store::TreeId>& from,
+                             const std::optional<store::TreeId>& to, const Bytes& path)
+      REQUIRES(inodes_.mutex());
+  // The entry `name` of `dir`, an unmaterialized directory, materialized
+  // within `change`.
+  Result<DirState*> materializeChildLocked(InodeNumber dirIno, DirState& dir, ByteView name,
+                                           OverlayChange& change) REQUIRES(inodes_.mutex());
+  // Removes entry `name` of `dir` within the run's change (`keepRecord`:
+  // a put of the same name follows).
+  void dropEntryLocked(InodeNumber dirIno, DirState& dir, ByteView name, bool keepRecord,
+                       CheckoutRun& run) REQUIRES(inodes_.mutex());
+  // After the commit: the live inode `ino` (an unmaterialized directory
+  // that was `from`) is `to` now; its loaded children follow.
+  void swapLoadedLocked(InodeNumber ino, const store::TreeId& from,
+                        const std::optional<store::TreeId>& to, CheckoutRun& run,
+                        FileReaper& reaper) REQUIRES(inodes_.mutex());
+
   // working_diff.cpp: diff, for status.
   //
   // The walk of the materialized directories, under the lock: what it can
@@ -372,6 +448,7 @@ class FileSystem {
    private:
     FileSystem& fs_;
   };
+  std::atomic<KernelCache*> kernelCache_{nullptr};
   FileRemover remover_;
   // Every inode, and the namespace lock (inodes_.mutex()).
   InodeTable inodes_;

@@ -51,6 +51,13 @@ inline Status checkName(ByteView name) {
   return okStatus();
 }
 
+// A directory found equal to a revision's tree (dematerialize.cpp).
+struct FileSystem::DirDemotion {
+  InodeNumber parent;
+  Bytes name;
+  OverlayEntry rec;  // the parent's new entry for it
+};
+
 // Only one thread copies a given file into the overlay at a time. The
 // claimant writes the overlay file without the namespace lock, so nothing
 // else may create or remove that file meanwhile: other threads that want the

@@ -569,6 +569,7 @@ Result<std::unique_ptr<FuseServer>> FuseServer::mount(FileSystem& fs, const Moun
                    options.mountPoint);
   }
   server->mounted_ = true;
+  fs.setKernelCache(server.get());
   return server;
 }
 
@@ -594,7 +595,18 @@ void FuseServer::requestExit() {
   if (session_) fuse_session_exit(session_);
 }
 
+void FuseServer::invalidateEntry(InodeNumber parent, ByteView name) {
+  if (!session_) return;
+  (void)fuse_lowlevel_notify_inval_entry(session_, parent.value(), name.data(), name.size());
+}
+
+void FuseServer::invalidateInode(InodeNumber ino) {
+  if (!session_) return;
+  (void)fuse_lowlevel_notify_inval_inode(session_, ino.value(), 0, 0);
+}
+
 FuseServer::~FuseServer() {
+  fs_.setKernelCache(nullptr);
   if (session_) {
     if (mounted_) fuse_session_unmount(session_);
     fuse_session_destroy(session_);

@@ -47,17 +47,23 @@ struct MountOptions {
   unsigned maxThreads = 64;
 };
 
-class FuseServer {
+class FuseServer : public KernelCache {
  public:
   // Creates the session and mounts it (requests queue until run()).
   static Result<std::unique_ptr<FuseServer>> mount(FileSystem& fs, const MountOptions& options);
-  ~FuseServer();  // unmounts if still mounted
+  ~FuseServer() override;  // unmounts if still mounted
 
   // Serves until unmounted or told to exit; returns 0 on a clean end.
   int run();
   void requestExit();
 
   const MountOptions& options() const { return options_; }
+
+  // KernelCache: the kernel drops its entry or its cached attributes,
+  // listing and pages (an error, such as an inode it never knew, is
+  // ignored: it has nothing to drop).
+  void invalidateEntry(InodeNumber parent, ByteView name) override;
+  void invalidateInode(InodeNumber ino) override;
 
  private:
   FuseServer(FileSystem& fs, MountOptions options) : fs_(fs), options_(std::move(options)) {}

@@ -49,9 +49,12 @@ from mercurial import (
     error,
     extensions,
     localrepo,
+    merge as mergemod,
+    mergestate as mergestatemod,
     pathutil,
     policy,
     registrar,
+    requirements as requirementsmod,
     scmutil,
     util,
 )
@@ -66,6 +69,7 @@ configtable = {}
 configitem = registrar.configitem(configtable)
 configitem(b'hgvfs', b'socket', default=None)
 configitem(b'hgvfs', b'timeout', default=10.0)
+configitem(b'hgvfs', b'native-update', default=True)
 
 PROTOCOL_VERSION = 1
 
@@ -874,6 +878,150 @@ def _wrapdirstate(orig, repo):
     return ds
 
 
+# The merge actions the daemon can do itself (fs/checkout.cpp): a file got
+# from the target revision, a removal, and a flag change where the mount's
+# file is the target's. Any action of another kind that moves or renames paths makes
+# the whole update stock hg's.
+_NATIVE = (
+    mergestatemod.ACTION_REMOVE,
+    mergestatemod.ACTION_GET,
+    mergestatemod.ACTION_EXEC,
+)
+_NOT_NATIVE = (
+    mergestatemod.ACTION_PATH_CONFLICT,
+    mergestatemod.ACTION_PATH_CONFLICT_RESOLVE,
+    mergestatemod.ACTION_DIR_RENAME_MOVE_LOCAL,
+    mergestatemod.ACTION_LOCAL_DIR_RENAME_GET,
+)
+
+# A checkout of many files may take the daemon longer than a status.
+_CHECKOUT_TIMEOUT = 600.0
+
+
+def _nativeapply(repo, mresult, wctx, mctx):
+    """The plain actions of `mresult` done by the daemon: [(f, action,
+    args, msg)] of those done, or None when none could be (stock hg then
+    does everything)."""
+    ui = repo.ui
+    if not getattr(repo, '_hgvfsenabled', False):
+        return None
+    if not ui.configbool(b'hgvfs', b'native-update'):
+        return None
+    path, timeout = _config(ui)
+    if not path or wctx.isinmemory() or wctx.rev() is not None:
+        return None
+    if mctx.rev() is None or mctx.node() is None:
+        return None  # a working copy or an in-memory commit: no tree
+    reqs = repo.requirements
+    if (
+        requirementsmod.SPARSE_REQUIREMENT in reqs
+        or requirementsmod.NARROW_REQUIREMENT in reqs
+    ):
+        return None
+    if b'.hgsubstate' in mresult.files() or mresult.len(_NOT_NATIVE):
+        return None
+    plain = []
+    for action in _NATIVE:
+        for f, args, msg in mresult.getactions([action], sort=True):
+            if action == mergestatemod.ACTION_GET and args[1]:
+                continue  # backs up what is in the way: hg's to do
+            plain.append((f, action, args, msg))
+    if not plain:
+        return None
+    remove = [f for f, a, _args, _m in plain
+              if a == mergestatemod.ACTION_REMOVE]
+    get = [f for f, a, _args, _m in plain
+           if a == mergestatemod.ACTION_GET]
+    # A flag change keeps the file's own content (which may be a local
+    # edit): the daemon does it only where that content is the target's.
+    execs = [f for f, a, _args, _m in plain
+             if a == mergestatemod.ACTION_EXEC]
+    req = {
+        'version': PROTOCOL_VERSION,
+        'op': 'checkout',
+        'from': hex(wctx.p1().node()).decode('ascii'),
+        'to': hex(mctx.node()).decode('ascii'),
+        'get': _tojson(get),
+        'remove': _tojson(remove),
+        'exec': _tojson(execs),
+    }
+    try:
+        reply = _request(path, max(timeout, _CHECKOUT_TIMEOUT), req)
+        left = set(_pathlist(reply, 'left'))
+    except DaemonError as e:
+        # Nothing was done, or what was is done again the stock way (a
+        # file got twice, a removal of what is gone: the same result).
+        ui.debug(b'hgvfs: native update not used: %s\n'
+                 % encoding.strtolocal(str(e)))
+        return None
+    done = [a for a in plain if a[0] not in left]
+    for f, action, args, msg in done:
+        if action == mergestatemod.ACTION_REMOVE:
+            ui.debug(b' %s: %s -> r\n' % (f, msg))
+            if ui.verbose:
+                ui.note(_(b'removing %s\n') % f)
+    for f, action, args, msg in done:
+        if action == mergestatemod.ACTION_GET:
+            ui.debug(b' %s: %s -> g\n' % (f, msg))
+            if ui.verbose:
+                ui.note(_(b'getting %s\n') % f)
+    for f, action, args, msg in done:
+        if action == mergestatemod.ACTION_EXEC:
+            ui.debug(b' %s: %s -> e\n' % (f, msg))
+    ui.debug(
+        b'hgvfs: the daemon did %d of %d actions (%d directories swapped '
+        b'whole) in %d us\n'
+        % (len(done), len(plain), reply.get('swapped', 0),
+           reply.get('micros', 0))
+    )
+    return done
+
+
+def _applyupdates(orig, repo, mresult, wctx, mctx, overwrite, wantfiledata,
+                  **kwargs):
+    """merge.applyupdates, with its plain file actions done by the daemon
+    as one change of the mount's names (docs/CHECKOUT.md); what is left
+    (merges, conflicts, paths in the way) is stock hg's, through the
+    mount."""
+    cwd = mergemod._getcwd()
+    done = _nativeapply(repo, mresult, wctx, mctx)
+    if not done:
+        return orig(repo, mresult, wctx, mctx, overwrite, wantfiledata,
+                    **kwargs)
+    if cwd and not mergemod._getcwd() and any(
+        a == mergestatemod.ACTION_REMOVE for _f, a, _x, _m in done
+    ):
+        repo.ui.warn(
+            _(b"current directory was removed\n"
+              b"(consider changing to repo root: %s)\n") % repo.root
+        )
+    for f, _action, _args, _msg in done:
+        mresult.removefile(f)
+    try:
+        stats, getfiledata, extra = orig(
+            repo, mresult, wctx, mctx, overwrite, wantfiledata, **kwargs
+        )
+    finally:
+        for f, action, args, msg in done:
+            mresult.addfile(f, action, args, msg)
+    got = [f for f, a, _x, _m in done if a == mergestatemod.ACTION_GET]
+    updated = len(done) - sum(
+        1 for _f, a, _x, _m in done if a == mergestatemod.ACTION_REMOVE
+    )
+    if wantfiledata:
+        # No stat of a file the daemon made: hg records it as possibly
+        # dirty, which in the mount is the implied clean entry.
+        for f in got:
+            getfiledata[f] = None
+    stats = mergemod.updateresult(
+        stats.updatedcount + updated,
+        stats.mergedcount,
+        stats.removedcount + len(done) - updated,
+        stats.unresolvedcount,
+    )
+    return stats, getfiledata, extra
+
+
 def featuresetup(ui, supported):
     supported.add(REQUIREMENT)
 
@@ -885,6 +1033,7 @@ def extsetup(ui):
     extensions.wrapfilecache(
         localrepo.localrepository, b'dirstate', _wrapdirstate
     )
+    extensions.wrapfunction(mergemod, 'applyupdates', _applyupdates)
 
 
 def reposetup(ui, repo):

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 
 #include "base/hgrc.h"
@@ -312,6 +313,35 @@ Result<control::RevisionDiffReply> StatusEngine::revisionDiff(
   // promise whatever the walk's order becomes.
   std::sort(reply.onlyFrom.begin(), reply.onlyFrom.end());
   std::sort(reply.onlyTo.begin(), reply.onlyTo.end());
+  return reply;
+}
+
+Result<control::CheckoutReply> StatusEngine::checkout(const control::CheckoutRequest& request) {
+  MutexLock lock(mutex_);
+  HG_ASSIGN_OR_RETURN(std::optional<store::TreeId> from, treeOfHex(request.from));
+  HG_ASSIGN_OR_RETURN(std::optional<store::TreeId> to, treeOfHex(request.to));
+  std::vector<fs::CheckoutAction> actions;
+  actions.reserve(request.get.size() + request.remove.size() + request.exec.size());
+  for (const Bytes& p : request.remove) actions.push_back({p, fs::CheckoutAction::Kind::kRemove});
+  for (const Bytes& p : request.get) actions.push_back({p, fs::CheckoutAction::Kind::kGet});
+  for (const Bytes& p : request.exec) actions.push_back({p, fs::CheckoutAction::Kind::kExec});
+  auto started = std::chrono::steady_clock::now();
+  HG_ASSIGN_OR_RETURN(fs::CheckoutResult done, fs_.checkout(from, to, std::move(actions)));
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                  .count();
+  log().info(
+      "checkout {} -> {}: {} of {} actions applied ({} directories swapped whole, {} "
+      "materialized, {} dematerialized), {} left to hg, in {:.1f} ms",
+      request.from.substr(0, 12), request.to.substr(0, 12), done.applied,
+      request.get.size() + request.remove.size() + request.exec.size(), done.directoriesSwapped,
+      done.directoriesMaterialized, done.directoriesDematerialized, done.left.size(), ms);
+  control::CheckoutReply reply;
+  reply.applied = done.applied;
+  reply.left = std::move(done.left);
+  std::sort(reply.left.begin(), reply.left.end());
+  reply.swapped = done.directoriesSwapped;
+  reply.materialized = done.directoriesMaterialized;
+  reply.dematerialized = done.directoriesDematerialized;
   return reply;
 }
 

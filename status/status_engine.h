@@ -54,6 +54,10 @@ class StatusEngine : public control::Handler {
   Result<control::FilesReply> files(const control::FilesRequest& request) override EXCLUDES(mutex_);
   Result<control::RevisionDiffReply> revisionDiff(
       const control::RevisionDiffRequest& request) override EXCLUDES(mutex_);
+  // The extension's native update: the plain file actions of `hg update`
+  // applied to the mount by fs::FileSystem::checkout.
+  Result<control::CheckoutReply> checkout(const control::CheckoutRequest& request) override
+      EXCLUDES(mutex_);
 
  private:
   // The two ways of combining the mount's diff with the dirstate.
