@@ -1022,6 +1022,17 @@ def _applyupdates(orig, repo, mresult, wctx, mctx, overwrite, wantfiledata,
     return stats, getfiledata, extra
 
 
+def _recordupdates(orig, repo, actions, branchmerge, getfiledata):
+    """mergestate.recordupdates, with every path it will touch asked of
+    the new p1 at once (one request) instead of one by one."""
+    ds = repo.dirstate
+    if getattr(ds, '_hgvfs', False) and isinstance(ds._map, hgvfsmap):
+        ds._map._map.learn(
+            [f for acts in actions.values() for f, _args, _msg in acts]
+        )
+    return orig(repo, actions, branchmerge, getfiledata)
+
+
 def featuresetup(ui, supported):
     supported.add(REQUIREMENT)
 
@@ -1034,6 +1045,7 @@ def extsetup(ui):
         localrepo.localrepository, b'dirstate', _wrapdirstate
     )
     extensions.wrapfunction(mergemod, 'applyupdates', _applyupdates)
+    extensions.wrapfunction(mergestatemod, 'recordupdates', _recordupdates)
 
 
 def reposetup(ui, repo):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stress on a real mount: stress-ng's filesystem stressors (several workers
 # each, at once) and a fio random read/write job that verifies every block
-# it wrote; then the mount must still answer, its overlay survive a remount,
+# it wrote; hg update back and forth under readers; then the mount must
+# still answer, its overlay survive a remount,
 # and the daemon's log hold no error. With a TSan build of hgvfs (see
 # scripts/stress-tsan) any data race report fails the run.
 #
@@ -28,7 +29,17 @@ trap cleanup EXIT
 /usr/bin/hg init -q "$WORK/repo"
 mkdir -p "$WORK/repo/tree/a" "$mnt"
 for i in $(seq 50); do echo "file $i" >"$WORK/repo/tree/a/f$i"; done
+# Two revisions of up/ for updates under readers: 300 files, every other
+# one changed, a directory removed, one added.
+mkdir -p "$WORK/repo/up/gone"
+for i in $(seq 300); do echo "r0 $i" >"$WORK/repo/up/f$i"; done
+echo gone >"$WORK/repo/up/gone/x"
 /usr/bin/hg -R "$WORK/repo" commit -q -A -m init
+for i in $(seq 2 2 300); do echo "r1 $i" >"$WORK/repo/up/f$i"; done
+rm -r "$WORK/repo/up/gone"
+mkdir -p "$WORK/repo/up/new"
+echo new >"$WORK/repo/up/new/y"
+/usr/bin/hg -R "$WORK/repo" commit -q -A -m second
 "$HGVFS" mount "$WORK/repo" "$mnt" >/dev/null
 pid=$(cat "$HGVFS_HOME"/clients/*/daemon.pid)
 
@@ -53,6 +64,29 @@ done) &
 writer=$!
 for i in $(seq 50); do find "$mnt/tree" -type f >/dev/null 2>&1 || true; done
 wait $writer || { echo "stress.sh: rename loop failed" >&2; status=1; }
+
+# hg update back and forth (the daemon's native checkout) while readers
+# read up/: every read gives one revision's whole content, never a mix.
+(for i in $(seq 20); do
+  (cd "$mnt" && /usr/bin/hg update -q -r 0 && /usr/bin/hg update -q -r 1) || exit 1
+done) &
+updater=$!
+bad=0
+for r in 1 2 3; do
+  (while kill -0 $updater 2>/dev/null; do
+    for i in $(seq 1 7 300); do
+      c=$(cat "$mnt/up/f$i" 2>/dev/null) || continue
+      case $c in "r0 $i"|"r1 $i") ;; *) echo "stress.sh: up/f$i read '$c'" >&2; exit 1 ;; esac
+    done
+    ls -R "$mnt/up" >/dev/null 2>&1 || true
+  done) &
+  readers="${readers:-} $!"
+done
+wait $updater || { echo "stress.sh: the update loop failed" >&2; status=1; }
+for r in $readers; do wait "$r" || bad=1; done
+[ $bad = 0 ] || { echo "stress.sh: a reader saw a torn file during updates" >&2; status=1; }
+[ "$(cd "$mnt" && /usr/bin/hg status up | wc -l)" = 0 ] ||
+  { echo "stress.sh: hg status of up/ is not empty after the updates" >&2; status=1; }
 
 [ -d "/proc/$pid" ] || { echo "stress.sh: the daemon died" >&2; exit 1; }
 ls "$mnt" >/dev/null || { echo "stress.sh: the mount stopped answering" >&2; exit 1; }
