@@ -228,7 +228,9 @@ Status FileSystem::checkoutDirLocked(InodeNumber dirIno, DirState& dir, const By
     if (live) run.entries.emplace_back(dirIno, Bytes(name));
   };
   CheckoutResult& result = run.result;
-  for (auto& [name, child] : node.children) {
+  for (auto& named : node.children) {
+    const Bytes& name = named.first;
+    CheckoutNode& child = named.second;
     Bytes childPath = join(path, name);
     const store::TreeEntry* fe = fromTree ? fromTree->find(name) : nullptr;
     const store::TreeEntry* te = toTree ? toTree->find(name) : nullptr;
