@@ -349,6 +349,7 @@ std::string encodeCheckoutReply(const CheckoutReply& reply) {
               {"ok", true},
               {"applied", reply.applied},
               {"left", pathList(reply.left)},
+              {"refused", pathList(reply.refused)},
               {"swapped", reply.swapped},
               {"materialized", reply.materialized},
               {"dematerialized", reply.dematerialized},
@@ -378,6 +379,7 @@ Result<CheckoutReply> decodeCheckoutReply(const std::string& line) {
   HG_ASSIGN_OR_RETURN(json j, parseReply(line));
   CheckoutReply out;
   HG_RETURN_IF_ERROR(readPathList(j, "left", out.left));
+  HG_RETURN_IF_ERROR(readPathList(j, "refused", out.refused));
   for (auto [key, field] : {std::pair<const char*, uint64_t*>{"applied", &out.applied},
                             std::pair<const char*, uint64_t*>{"swapped", &out.swapped},
                             std::pair<const char*, uint64_t*>{"materialized", &out.materialized},

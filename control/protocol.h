@@ -29,13 +29,15 @@
 //            both, changed or not, is in neither), sorted bytewise.
 //   request  {"version": 1, "op": "checkout", "from": "HEX40", "to": "HEX40",
 //             "get": [...], "remove": [...], "exec": [...]}
-//   reply    {"version": 1, "ok": true, "applied": N, "left": [...], "swapped": N,
-//             "materialized": N, "dematerialized": N, "micros": N}
+//   reply    {"version": 1, "ok": true, "applied": N, "left": [...], "refused": [...],
+//             "swapped": N, "materialized": N, "dematerialized": N, "micros": N}
 //            Mercurial's update from FROM to TO, its plain file actions done by
 //            the daemon (fs::FileSystem::checkout): each path of get becomes
 //            TO's file, each of remove goes, each of exec takes TO's flags
-//            (only where the mount has TO's very file, unmaterialized). left names the actions not done
-//            (sorted), which the extension then does through the mount.
+//            (only where the mount has TO's very file, unmaterialized). left
+//            names the flag changes not done (sorted), which the extension
+//            does through the mount; when refused is not empty nothing was
+//            done, and the extension does the whole update the stock way.
 //   Nodes are full hex; forty zeros is the null revision (no files).
 //   error    {"version": 1, "ok": false, "error": "MESSAGE"}
 //
@@ -116,7 +118,8 @@ struct CheckoutRequest {
 
 struct CheckoutReply {
   uint64_t applied = 0;
-  std::vector<Bytes> left;  // sorted bytewise
+  std::vector<Bytes> left;     // sorted bytewise
+  std::vector<Bytes> refused;  // sorted bytewise; not empty: nothing done
   uint64_t swapped = 0, materialized = 0, dematerialized = 0;
   int64_t micros = 0;
 };

@@ -14,8 +14,12 @@
 //    unmaterialized file under a new inode number, a removed one goes, and
 //    a directory left empty by removals goes too (as hg's removal does);
 //  - what needs the other kind of entry at a path (a directory where a file
-//    is got, a file above a got path) is left to the caller, who does it
-//    through the mount as stock hg does.
+//    is got, a file above a got path, a directory to remove) makes the
+//    whole checkout refused: nothing is applied, and the caller does the
+//    update through the mount as stock hg does (which may stop half-way
+//    there, and must stop at the same point);
+//  - a flag change on a file with its own content is left to the caller (a
+//    chmod), the rest is applied.
 // After the commit the memory follows: live inodes whose entry was replaced
 // or removed are unlinked (a process holding one open keeps reading what
 // it opened), live unmaterialized directories that took a new tree take it
@@ -140,6 +144,12 @@ Result<CheckoutResult> FileSystem::checkout(const std::optional<store::TreeId>& 
       bool removed = false;
       HG_RETURN_IF_ERROR(
           checkoutDirLocked(kRootInode, *rootDir, Bytes(), from, to, root, run, removed));
+      if (!run.result.refused.empty()) {
+        // Nothing applied: the change is undone as it goes out of scope.
+        CheckoutResult refused;
+        refused.refused = std::move(run.result.refused);
+        return refused;
+      }
       HG_RETURN_IF_ERROR(change.commit());
       for (const auto& d : run.detaches) {
         if (!inodes_.get(d.ino)) continue;
@@ -241,7 +251,7 @@ Status FileSystem::checkoutDirLocked(InodeNumber dirIno, DirState& dir, const By
       DirState::Entry* e = dir.find(name);
       if (*child.action == CheckoutAction::Kind::kRemove) {
         if (e && S_ISDIR(e->rec.mode)) {
-          result.left.push_back(childPath);
+          result.refused.push_back(childPath);
         } else {
           if (e) {
             dropEntryLocked(dirIno, dir, name, false, run);
@@ -253,7 +263,7 @@ Status FileSystem::checkoutDirLocked(InodeNumber dirIno, DirState& dir, const By
         return okStatus();
       }
       if (!te || te->isDirectory()) {
-        result.left.push_back(childPath);  // the target has no file there
+        result.refused.push_back(childPath);  // the target has no file there
         return okStatus();
       }
       if (*child.action == CheckoutAction::Kind::kExec &&
@@ -264,7 +274,7 @@ Status FileSystem::checkoutDirLocked(InodeNumber dirIno, DirState& dir, const By
       if (e && S_ISDIR(e->rec.mode)) {
         HG_ASSIGN_OR_RETURN(bool empty, isEmptyDirLocked(e->rec));
         if (!empty) {
-          result.left.push_back(childPath);
+          result.refused.push_back(childPath);
           return okStatus();
         }
         dropEntryLocked(dirIno, dir, name, false, run);
@@ -334,7 +344,7 @@ Status FileSystem::checkoutDirLocked(InodeNumber dirIno, DirState& dir, const By
         }
       } else if (e) {
         // A file or symlink where a directory is needed.
-        collectPaths(child, childPath, false, result.left);
+        collectPaths(child, childPath, false, result.refused);
       } else if (!hasGetBelow(child)) {
         result.applied += child.below();  // removals of what is not there
       } else {

@@ -135,9 +135,14 @@ struct CheckoutAction {
 
 struct CheckoutResult {
   size_t applied = 0;
-  // Actions not applied, for the caller to do through the mount: a
-  // directory, or a file above the path, where the action needs the other.
+  // Flag changes not applied (the mount's file has its own content): the
+  // caller's, through the mount.
   std::vector<Bytes> left;
+  // When not empty, nothing was applied: these actions need the other kind
+  // of entry at their path (a directory where a file is got, a file above
+  // a got path, a directory to remove), which the caller's own update
+  // handles (or stops at).
+  std::vector<Bytes> refused;
   size_t directoriesSwapped = 0;  // unmaterialized directories given the target's tree whole
   size_t directoriesMaterialized = 0;
   size_t directoriesDematerialized = 0;  // equal to the target's once done
@@ -242,7 +247,8 @@ class FileSystem {
 
   // Checkout (checkout.cpp): applies `actions` (Mercurial's, for an update
   // from revision tree `from` to `to`) to the mount in one overlay
-  // transaction, without writing a file. A directory the mount still has
+  // transaction, without writing a file, or nothing when an action is
+  // refused (CheckoutResult::refused). A directory the mount still has
   // as `from`'s tree, whose actions are exactly the difference between
   // `from` and `to` there, takes `to`'s tree whole (no I/O below it); other
   // directories on changed paths are materialized and edited entry by

@@ -70,6 +70,7 @@ configitem = registrar.configitem(configtable)
 configitem(b'hgvfs', b'socket', default=None)
 configitem(b'hgvfs', b'timeout', default=10.0)
 configitem(b'hgvfs', b'native-update', default=True)
+configitem(b'hgvfs', b'untracked-check-after', default=64)
 
 PROTOCOL_VERSION = 1
 
@@ -948,11 +949,18 @@ def _nativeapply(repo, mresult, wctx, mctx):
     try:
         reply = _request(path, max(timeout, _CHECKOUT_TIMEOUT), req)
         left = set(_pathlist(reply, 'left'))
+        refused = _pathlist(reply, 'refused')
     except DaemonError as e:
         # Nothing was done, or what was is done again the stock way (a
         # file got twice, a removal of what is gone: the same result).
         ui.debug(b'hgvfs: native update not used: %s\n'
                  % encoding.strtolocal(str(e)))
+        return None
+    if refused:
+        # Something is in the way of a path (nothing was done): hg's own
+        # update handles it, or stops where it stops in a normal checkout.
+        ui.debug(b'hgvfs: native update refused for %d paths (%s)\n'
+                 % (len(refused), refused[0]))
         return None
     done = [a for a in plain if a[0] not in left]
     for f, action, args, msg in done:
@@ -1022,6 +1030,63 @@ def _applyupdates(orig, repo, mresult, wctx, mctx, overwrite, wantfiledata,
     return stats, getfiledata, extra
 
 
+# While merge._checkunknownfiles runs for a mount: the untracked files
+# (unknown and ignored) and their directories, from the daemon. A file the
+# update creates can only collide with one of those, so the others need no
+# lstat through the mount each (the answer is the same: no conflict).
+class _untrackedstate:
+    files = None
+    dirs = None
+
+
+def _checkunknownfiles(orig, repo, wctx, mctx, force, mresult, mergeforce):
+    created = (mergestatemod.ACTION_CREATED,
+               mergestatemod.ACTION_DELETED_CHANGED)
+    ds = repo.dirstate
+    if (
+        force
+        or wctx.isinmemory()
+        or not getattr(repo, '_hgvfsenabled', False)
+        or not getattr(ds, '_hgvfs', False)
+        or not _config(repo.ui)[0]
+        # Below this many files to create, hg's own checks cost less.
+        or mresult.len(created)
+        < repo.ui.configint(b'hgvfs', b'untracked-check-after')
+    ):
+        return orig(repo, wctx, mctx, force, mresult, mergeforce)
+    match = scmutil.matchall(repo)
+    st = None
+    if _usable(ds, match, []):
+        st = _daemonstatus(ds, match, True, False, True)
+    if st is None:
+        return orig(repo, wctx, mctx, force, mresult, mergeforce)
+    files = set(st.unknown) | set(st.ignored)
+    _untrackedstate.files = files
+    _untrackedstate.dirs = set(pathutil.dirs(files)) if files else set()
+    try:
+        return orig(repo, wctx, mctx, force, mresult, mergeforce)
+    finally:
+        _untrackedstate.files = _untrackedstate.dirs = None
+
+
+def _checkunknownfile(orig, repo, wctx, mctx, f, f2=None):
+    files = _untrackedstate.files
+    if files is not None and f not in files:
+        return False  # no untracked file there: nothing to compare
+    return orig(repo, wctx, mctx, f, f2)
+
+
+def _checkunknowndirs(orig, self, repo, wctx, f):
+    files = _untrackedstate.files
+    if (
+        files is not None
+        and f not in _untrackedstate.dirs
+        and not any(d in files for d in pathutil.finddirs(f))
+    ):
+        return None  # no untracked file above f, nor below it
+    return orig(self, repo, wctx, f)
+
+
 def _recordupdates(orig, repo, actions, branchmerge, getfiledata):
     """mergestate.recordupdates, with every path it will touch asked of
     the new p1 at once (one request) instead of one by one."""
@@ -1046,6 +1111,11 @@ def extsetup(ui):
     )
     extensions.wrapfunction(mergemod, 'applyupdates', _applyupdates)
     extensions.wrapfunction(mergestatemod, 'recordupdates', _recordupdates)
+    extensions.wrapfunction(mergemod, '_checkunknownfiles', _checkunknownfiles)
+    extensions.wrapfunction(mergemod, '_checkunknownfile', _checkunknownfile)
+    extensions.wrapfunction(
+        mergemod._unknowndirschecker, '__call__', _checkunknowndirs
+    )
 
 
 def reposetup(ui, repo):

@@ -331,14 +331,17 @@ Result<control::CheckoutReply> StatusEngine::checkout(const control::CheckoutReq
                   .count();
   log().info(
       "checkout {} -> {}: {} of {} actions applied ({} directories swapped whole, {} "
-      "materialized, {} dematerialized), {} left to hg, in {:.1f} ms",
+      "materialized, {} dematerialized), {} left to hg, {} refused, in {:.1f} ms",
       request.from.substr(0, 12), request.to.substr(0, 12), done.applied,
       request.get.size() + request.remove.size() + request.exec.size(), done.directoriesSwapped,
-      done.directoriesMaterialized, done.directoriesDematerialized, done.left.size(), ms);
+      done.directoriesMaterialized, done.directoriesDematerialized, done.left.size(),
+      done.refused.size(), ms);
   control::CheckoutReply reply;
   reply.applied = done.applied;
   reply.left = std::move(done.left);
   std::sort(reply.left.begin(), reply.left.end());
+  reply.refused = std::move(done.refused);
+  std::sort(reply.refused.begin(), reply.refused.end());
   reply.swapped = done.directoriesSwapped;
   reply.materialized = done.directoriesMaterialized;
   reply.dematerialized = done.directoriesDematerialized;

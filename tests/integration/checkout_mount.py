@@ -206,6 +206,42 @@ def main():
               'the overlay holds no file after the round trip (%d)'
               % overlay_files(home))
 
+        # 1b. Untracked files in the way of the update: the extension's
+        # shortcut (the daemon's untracked list instead of an lstat per
+        # created file) must answer as hg's own checks do.
+        for name, setup in (
+            ('a differing untracked file', [('b/x.txt', b'mine\n')]),
+            ('an equal untracked file', [('b/x.txt', old['b/x.txt'][2])]),
+            ('an untracked file in a directory that becomes a file',
+             [('c/extra', b'extra\n')]),
+            ('an untracked file where a directory comes', [('b', b'b\n')]),
+        ):
+            outs = []
+            for variant in (
+                ['--config', 'hgvfs.untracked-check-after=0'],
+                ['--config', 'hgvfs.untracked-check-after=1000000000',
+                 '--config', 'hgvfs.native-update=false'],
+            ):
+                for path, data in setup:
+                    write(mnt, path, data)
+                p = run([HG] + variant + ['update', '-r', '0'], mnt, env,
+                        check=False)
+                outs.append((p.returncode, p.stdout, p.stderr,
+                             snapshot(mnt) == old))
+                run([HG, 'update', '-q', '-C', 'tip'], mnt, env)
+                for path, _data in setup:
+                    full = os.path.join(mnt, path)
+                    if os.path.lexists(full):
+                        os.unlink(full)
+                run([HG, 'update', '-q', '-C', 'tip'], mnt, env)
+                run([HG, 'purge', '-q', '--config', 'extensions.purge='],
+                    mnt, env)
+            check(outs[0] == outs[1], '%s: the shortcut and hg differ:\n%r\n%r'
+                  % (name, outs[0], outs[1]))
+        snap = snapshot(mnt)
+        check(snap == new, 'back at tip after the untracked-file cases:\n'
+              + describe(snap, new))
+
         # 2. SIGKILL while hg update runs.
         rng = random.Random(7)
         # How long an update takes here, to spread the kills over it.

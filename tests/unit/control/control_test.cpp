@@ -154,6 +154,57 @@ TEST(ProtocolTest, RevisionDiffRequestAndReplyRoundTrip) {
   EXPECT_EQ(decoded->micros, 3);
 }
 
+TEST(ProtocolTest, CheckoutRequestAndReplyRoundTrip) {
+  CheckoutRequest request;
+  request.from = std::string(40, 'a');
+  request.to = std::string(40, 'b');
+  request.get = {"a/b", Bytes("caf\xe9")};
+  request.remove = {"gone"};
+  request.exec = {"run.sh"};
+  auto parsed = parseMessage(encodeCheckoutRequest(request), "test");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ((*parsed)["op"], "checkout");
+  auto back = decodeCheckoutRequest(*parsed);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(back->from, request.from);
+  EXPECT_EQ(back->to, request.to);
+  EXPECT_EQ(back->get, request.get);
+  EXPECT_EQ(back->remove, request.remove);
+  EXPECT_EQ(back->exec, request.exec);
+
+  CheckoutReply reply;
+  reply.applied = 7;
+  reply.left = {"run.sh"};
+  reply.refused = {"d"};
+  reply.swapped = 2;
+  reply.materialized = 1;
+  reply.dematerialized = 3;
+  auto decoded = decodeCheckoutReply(encodeCheckoutReply(reply));
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message();
+  EXPECT_EQ(decoded->applied, 7u);
+  EXPECT_EQ(decoded->left, reply.left);
+  EXPECT_EQ(decoded->refused, reply.refused);
+  EXPECT_EQ(decoded->swapped, 2u);
+  EXPECT_EQ(decoded->materialized, 1u);
+  EXPECT_EQ(decoded->dematerialized, 3u);
+
+  // Bad requests are clear errors; a missing list is an empty one.
+  auto req = [](const std::string& body) -> Result<CheckoutRequest> {
+    HG_ASSIGN_OR_RETURN(json j, parseMessage(R"({"version":1,"op":"checkout")" + body + "}", "t"));
+    return decodeCheckoutRequest(j);
+  };
+  std::string nodes =
+      R"(,"from":")" + std::string(40, '0') + R"(","to":")" + std::string(40, '1') + "\"";
+  auto bare = req(nodes);
+  ASSERT_TRUE(bare.ok()) << bare.error().message();
+  EXPECT_TRUE(bare->get.empty() && bare->remove.empty() && bare->exec.empty());
+  EXPECT_FALSE(req(R"(,"from":"x")").ok());
+  EXPECT_FALSE(req(nodes + R"(,"get":"a")").ok());
+  EXPECT_FALSE(req(nodes + R"(,"remove":[1])").ok());
+  EXPECT_FALSE(req(nodes + R"(,"exec":["\u0100"])").ok());
+  EXPECT_FALSE(decodeCheckoutReply(R"({"version":1,"ok":true,"applied":-1,"left":[]})").ok());
+}
+
 TEST(ProtocolTest, BadFilesAndRevisionDiffMessagesAreClearErrors) {
   auto request = [](const std::string& body) -> Result<FilesRequest> {
     HG_ASSIGN_OR_RETURN(json j, parseMessage(R"({"version":1,"op":"files")" + body + "}", "t"));

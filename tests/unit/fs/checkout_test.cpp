@@ -411,9 +411,10 @@ TEST_F(CheckoutTest, LocalChangesOutsideTheActionsStay) {
   EXPECT_EQ(diffOf(*fs_, rev_[0]), "M same/keep.txt\nA b/untracked.txt\n");
 }
 
-// What needs the other kind of entry at a path is the caller's to do; the
-// rest is done.
-TEST_F(CheckoutTest, PathsInTheWayAreLeftToTheCaller) {
+// What needs the other kind of entry at a path makes the whole checkout
+// refused (the caller's own update handles it, or stops where hg stops); a
+// flag change on a file with its own content is left to the caller.
+TEST_F(CheckoutTest, PathsInTheWayRefuseTheCheckout) {
   Caller me{getuid(), getgid()};
   // An untracked file `e` where rev 1 has a directory e/new.
   ASSERT_TRUE(fs_->create(kRootInode, "e", 0644, me).ok());
@@ -421,10 +422,22 @@ TEST_F(CheckoutTest, PathsInTheWayAreLeftToTheCaller) {
   ASSERT_TRUE(fs_->create(inodeOf(*fs_, "d"), "mine.txt", 0644, me).ok());
   // run.sh edited: its flag change keeps the edit (hg does the chmod).
   rewrite(*fs_, inodeOf(*fs_, "run.sh"), "#!/bin/sh\necho edited\n");
+  std::string before = mountTree(*fs_);
   CheckoutResult r = update(0, 1);
-  EXPECT_EQ(r.left, (std::vector<Bytes>{"d", "e/new/n.txt", "run.sh"}));
-  EXPECT_EQ(r.applied, updateActions(manifests_[0], manifests_[1]).size() - 3);
-  EXPECT_EQ(diffOf(*fs_, rev_[1]), "M run.sh\nA d/mine.txt\nA e\nR d\nR e/new/n.txt\n");
+  // Paths in the way: nothing is applied.
+  EXPECT_EQ(r.refused, (std::vector<Bytes>{"d", "e/new/n.txt"}));
+  EXPECT_EQ(r.applied, 0u);
+  EXPECT_EQ(mountTree(*fs_), before);
+  remount();
+  EXPECT_EQ(mountTree(*fs_), before);
+  // Without them, the flag change on the edited file is left, the rest done.
+  ASSERT_TRUE(fs_->unlink(kRootInode, "e").ok());
+  ASSERT_TRUE(fs_->unlink(inodeOf(*fs_, "d"), "mine.txt").ok());
+  r = update(0, 1);
+  EXPECT_TRUE(r.refused.empty());
+  EXPECT_EQ(r.left, (std::vector<Bytes>{"run.sh"}));
+  EXPECT_EQ(r.applied, updateActions(manifests_[0], manifests_[1]).size() - 1);
+  EXPECT_EQ(diffOf(*fs_, rev_[1]), "M run.sh\n");
 }
 
 // Directories already materialized (equal to the source revision) and
