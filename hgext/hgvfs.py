@@ -992,6 +992,7 @@ def _applyupdates(orig, repo, mresult, wctx, mctx, overwrite, wantfiledata,
     (merges, conflicts, paths in the way) is stock hg's, through the
     mount."""
     cwd = mergemod._getcwd()
+    _nativestate.got = None
     done = _nativeapply(repo, mresult, wctx, mctx)
     if not done:
         return orig(repo, mresult, wctx, mctx, overwrite, wantfiledata,
@@ -1003,15 +1004,21 @@ def _applyupdates(orig, repo, mresult, wctx, mctx, overwrite, wantfiledata,
             _(b"current directory was removed\n"
               b"(consider changing to repo root: %s)\n") % repo.root
         )
-    for f, _action, _args, _msg in done:
-        mresult.removefile(f)
+    # hg's part sees only the actions the daemon did not do (its action
+    # lists swapped for the call, not edited file by file).
+    donefiles = {f for f, _a, _x, _m in done}
+    mapping = mresult._actionmapping
+    saved = {a: mapping[a] for a in _NATIVE}
+    for a, m in saved.items():
+        mapping[a] = {f: v for f, v in m.items() if f not in donefiles}
     try:
         stats, getfiledata, extra = orig(
             repo, mresult, wctx, mctx, overwrite, wantfiledata, **kwargs
         )
     finally:
-        for f, action, args, msg in done:
-            mresult.addfile(f, action, args, msg)
+        mapping.update(saved)
+    _nativestate.got = {f for f, a, _x, _m in done
+                        if a == mergestatemod.ACTION_GET}
     got = [f for f, a, _x, _m in done if a == mergestatemod.ACTION_GET]
     updated = len(done) - sum(
         1 for _f, a, _x, _m in done if a == mergestatemod.ACTION_REMOVE
@@ -1087,14 +1094,43 @@ def _checkunknowndirs(orig, self, repo, wctx, f):
     return orig(self, repo, wctx, f)
 
 
+# The files the daemon got in the update under way (_applyupdates), for
+# _recordupdates.
+class _nativestate:
+    got = None
+
+
 def _recordupdates(orig, repo, actions, branchmerge, getfiledata):
     """mergestate.recordupdates, with every path it will touch asked of
-    the new p1 at once (one request) instead of one by one."""
+    the new p1 at once (one request) instead of one by one; a file the
+    daemon got, which hg would record as possibly dirty, is left out where
+    the mount's dirstate already implies exactly that (a file of the new p1
+    with no entry of its own)."""
+    got, _nativestate.got = _nativestate.got, None
     ds = repo.dirstate
     if getattr(ds, '_hgvfs', False) and isinstance(ds._map, hgvfsmap):
-        ds._map._map.learn(
-            [f for acts in actions.values() for f, _args, _msg in acts]
+        lazy = ds._map._map
+        # (A file the daemon got is the new p1's: nothing to ask.)
+        lazy.learn(
+            [f for acts in actions.values() for f, _args, _msg in acts
+             if not got or f not in got]
         )
+        gets = actions.get(mergestatemod.ACTION_GET)
+        if got and gets and not branchmerge:
+            explicit, untracked = lazy.explicit, lazy.untracked
+
+            def implied(f):
+                return (
+                    f in got
+                    and f not in explicit
+                    and f not in untracked
+                    and not (getfiledata and getfiledata.get(f))
+                )
+
+            actions = dict(actions)
+            actions[mergestatemod.ACTION_GET] = [
+                a for a in gets if not implied(a[0])
+            ]
     return orig(repo, actions, branchmerge, getfiledata)
 
 

@@ -208,13 +208,18 @@ def main():
 
         # 1b. Untracked files in the way of the update: the extension's
         # shortcut (the daemon's untracked list instead of an lstat per
-        # created file) must answer as hg's own checks do.
-        for name, setup in (
-            ('a differing untracked file', [('b/x.txt', b'mine\n')]),
-            ('an equal untracked file', [('b/x.txt', old['b/x.txt'][2])]),
+        # created file) must answer as hg's own checks do. The path
+        # conflicts with hg's path-conflict checks on (without them, hg
+        # stops half-way through such an update, in a normal checkout too,
+        # and not even `hg update -C` recovers).
+        paths = ['--config', 'experimental.merge.checkpathconflicts=true']
+        for name, setup, extra in (
+            ('a differing untracked file', [('b/x.txt', b'mine\n')], []),
+            ('an equal untracked file', [('b/x.txt', old['b/x.txt'][2])], []),
+            ('an untracked file where a directory comes', [('b', b'b\n')],
+             paths),
             ('an untracked file in a directory that becomes a file',
-             [('c/extra', b'extra\n')]),
-            ('an untracked file where a directory comes', [('b', b'b\n')]),
+             [('c/extra', b'extra\n')], paths),
         ):
             outs = []
             for variant in (
@@ -222,13 +227,13 @@ def main():
                 ['--config', 'hgvfs.untracked-check-after=1000000000',
                  '--config', 'hgvfs.native-update=false'],
             ):
+                variant = variant + extra
                 for path, data in setup:
                     write(mnt, path, data)
                 p = run([HG] + variant + ['update', '-r', '0'], mnt, env,
                         check=False)
                 outs.append((p.returncode, p.stdout, p.stderr,
                              snapshot(mnt) == old))
-                run([HG, 'update', '-q', '-C', 'tip'], mnt, env)
                 for path, _data in setup:
                     full = os.path.join(mnt, path)
                     if os.path.lexists(full):
