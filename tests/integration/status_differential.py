@@ -11,7 +11,8 @@ file <-> directory, edits that restore the original bytes, hg
 add/remove/forget/copy/rename/addremove/revert (-r)/commit (--amend)/
 update (-C, --check, --merge, --tool :local/:other, after hg remove of a file
 the target changes: revisions 4-7 of the fixture change most files)/merge and
-its commit/resolve (--all --tool, --mark)/purge (now and then without the
+its commit/resolve (--all --tool, --mark)/rebase (then --abort)/shelve,
+update and unshelve (then --abort)/purge (now and then without the
 daemon in A: hg's walk and the extension's map reading p1's manifest), .hgignore edits (valid and sometimes not), ignored and unknown files
 in new and in ignored directories, nested repositories. Every operation's results (errno of each system call; exit
 code, stdout and stderr of each hg command) must be the same in both trees.
@@ -906,6 +907,35 @@ def op_resolve(rng, s, step):
     return 'hg %s' % ' '.join(map(str, args)), [hgcmd(*args)]
 
 
+REBASE = ['--config', 'extensions.rebase=']
+
+
+def op_rebase(rng, s, step):
+    """A commit of the local changes rebased onto another head (hg's merge
+    machinery updating the working copy, file by file or natively), then
+    aborted if it stopped on a conflict."""
+    rev = rng.choice(['other', '7', '5', '6', 'default'])
+    tool = rng.choice([':local', ':other', ':merge'])
+    return 'hg commit -A; hg rebase -r . -d %s --tool %s; hg rebase --abort' % (
+        rev, tool), [
+        hgcmd('commit', '-A', '-d', '0 0', '-m', 'to rebase %d' % step),
+        hgcmd(*(REBASE + ['rebase', '-r', '.', '-d', rev, '--tool', tool])),
+        hgcmd(*(REBASE + ['rebase', '--abort']))]
+
+
+def op_shelve(rng, s, step):
+    """Local changes shelved, an update, and the shelf back (unshelve
+    merges it with hg's machinery), aborted if it conflicts."""
+    rev = rng.choice(['.', '.^', 'other', '4', '6', 'tip'])
+    tool = rng.choice([':local', ':other'])
+    return 'hg shelve -A; hg update %s; hg unshelve --tool %s; hg unshelve --abort' % (
+        rev, tool), [
+        hgcmd('shelve', '-A', '-d', '0 0', '-n', 's%d' % step),
+        hgcmd('update', '-r', rev),
+        hgcmd('unshelve', '--tool', tool, '-n', 's%d' % step),
+        hgcmd('unshelve', '--abort')]
+
+
 def op_purge(rng, s, step):
     args = rng.choice([[], ['--all'], ['--files']])
     return 'hg purge %s' % args, [hgcmd('purge', '--no-confirm', *args)]
@@ -921,7 +951,7 @@ OPS = [
     (1, op_hg_addremove), (3, op_hg_revert), (3, op_hgignore), (4, op_commit),
     (1, op_amend), (3, op_update), (2, op_merge), (1, op_purge),
     (6, op_update_tool), (14, op_remove_update), (4, op_edit_update), (2, op_update_clean),
-    (4, op_merge_commit), (2, op_resolve),
+    (4, op_merge_commit), (2, op_resolve), (2, op_rebase), (2, op_shelve),
 ]
 
 
@@ -1239,6 +1269,12 @@ class Harness:
             os.mkdir(self.a)
             self.mounted = self.a
             must([self.hgvfs, 'mount', '--rev', self.revs['start'], repo, self.a], d, self.env)
+            # The update's untracked-file checks from the daemon's list for
+            # every update, not only those creating many files (odd seeds:
+            # both ways are compared with the checkout).
+            if seed % 2:
+                with open(os.path.join(self.a, '.hg', 'hgrc'), 'a') as f:
+                    f.write('\n[hgvfs]\nuntracked-check-after = 0\n')
 
     def teardown_seed(self):
         self.unmount()
