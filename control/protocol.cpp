@@ -334,12 +334,9 @@ Result<RevisionDiffReply> decodeRevisionDiffReply(const std::string& line) {
 }
 
 std::string encodeCheckoutRequest(const CheckoutRequest& request) {
-  return json{{"version", kProtocolVersion},
-              {"op", "checkout"},
-              {"from", request.from},
-              {"to", request.to},
-              {"get", pathList(request.get)},
-              {"remove", pathList(request.remove)},
+  return json{{"version", kProtocolVersion},   {"op", "checkout"},
+              {"from", request.from},          {"to", request.to},
+              {"get", pathList(request.get)},  {"remove", pathList(request.remove)},
               {"exec", pathList(request.exec)}}
       .dump();
 }
@@ -380,11 +377,11 @@ Result<CheckoutReply> decodeCheckoutReply(const std::string& line) {
   CheckoutReply out;
   HG_RETURN_IF_ERROR(readPathList(j, "left", out.left));
   HG_RETURN_IF_ERROR(readPathList(j, "refused", out.refused));
-  for (auto [key, field] : {std::pair<const char*, uint64_t*>{"applied", &out.applied},
-                            std::pair<const char*, uint64_t*>{"swapped", &out.swapped},
-                            std::pair<const char*, uint64_t*>{"materialized", &out.materialized},
-                            std::pair<const char*, uint64_t*>{"dematerialized",
-                                                              &out.dematerialized}}) {
+  for (auto [key, field] :
+       {std::pair<const char*, uint64_t*>{"applied", &out.applied},
+        std::pair<const char*, uint64_t*>{"swapped", &out.swapped},
+        std::pair<const char*, uint64_t*>{"materialized", &out.materialized},
+        std::pair<const char*, uint64_t*>{"dematerialized", &out.dematerialized}}) {
     if (!j.contains(key) || !j[key].is_number_unsigned()) {
       return corrupt(std::string("'") + key + "' is not a count");
     }

@@ -327,8 +327,8 @@ Result<control::CheckoutReply> StatusEngine::checkout(const control::CheckoutReq
   for (const Bytes& p : request.exec) actions.push_back({p, fs::CheckoutAction::Kind::kExec});
   auto started = std::chrono::steady_clock::now();
   HG_ASSIGN_OR_RETURN(fs::CheckoutResult done, fs_.checkout(from, to, std::move(actions)));
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-                  .count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   log().info(
       "checkout {} -> {}: {} of {} actions applied ({} directories swapped whole, {} "
       "materialized, {} dematerialized), {} left to hg, {} refused, in {:.1f} ms",
