@@ -13,6 +13,11 @@ The daemon knows which files were changed through the mount, so it answers
 status without walking the tree. Every command that asks the dirstate for
 status (status, diff, commit, revert, update, purge, ...) gets that answer.
 
+`hg update` and every command that goes through Mercurial's merge machinery
+hand their plain file actions (get, remove, flag change) to the daemon,
+which applies them as one change of the mount's names (docs/CHECKOUT.md);
+merges and conflicts stay Mercurial's, through the mount.
+
 When the answer cannot be valid for what this hg process holds in memory
 (the dirstate was changed and not written yet, or names another parent),
 Mercurial's own walk runs instead, silently. When the daemon does not
@@ -23,6 +28,9 @@ Config (set by the mount in .hg/hgrc)::
   [hgvfs]
   socket = /path/to/client/socket   # the daemon's control socket
   timeout = 10                      # seconds to wait for the daemon
+  native-update = True              # updates through the daemon
+  untracked-check-after = 64        # files an update creates before its
+                                    # untracked-file checks use the daemon
 '''
 
 # How this fits Mercurial 6.3 (mercurial/dirstate.py, mercurial/context.py):
