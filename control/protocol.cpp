@@ -82,6 +82,50 @@ Result<Bytes> readPath(const json& item, const char* key) {
   return path;
 }
 
+json entryPairList(const std::vector<ManifestEntryPair>& pairs) {
+  json list = json::array();
+  for (const auto& e : pairs) {
+    list.push_back(json::array({bytesToJsonString(e.path), e.fromNode ? json(*e.fromNode) : json(),
+                                e.fromFlags, e.toNode ? json(*e.toNode) : json(), e.toFlags}));
+  }
+  return list;
+}
+
+Status readEntryPairList(const json& reply, const char* key, std::vector<ManifestEntryPair>& out) {
+  if (!reply.contains(key)) return okStatus();
+  const std::string what = std::string("'") + key + "'";
+  if (!reply[key].is_array()) return corrupt(what + " is not a list");
+  auto node = [&](const json& v, std::optional<std::string>& into) -> Status {
+    if (v.is_null()) return okStatus();
+    if (!v.is_string() || !isFullHex(v.get<std::string>())) {
+      return corrupt(what + " holds a node that is not 40 hex digits");
+    }
+    into = v.get<std::string>();
+    return okStatus();
+  };
+  auto flags = [&](const json& v, std::string& into) -> Status {
+    if (!v.is_string()) return corrupt(what + " holds flags that are not a string");
+    into = v.get<std::string>();
+    if (into != "" && into != "x" && into != "l") {
+      return corrupt(what + " holds flags other than \"\", \"x\" or \"l\"");
+    }
+    return okStatus();
+  };
+  for (const auto& item : reply[key]) {
+    if (!item.is_array() || item.size() != 5) {
+      return corrupt(what + " holds something other than [path, node, flags, node, flags]");
+    }
+    ManifestEntryPair e;
+    HG_ASSIGN_OR_RETURN(e.path, readPath(item[0], key));
+    HG_RETURN_IF_ERROR(node(item[1], e.fromNode));
+    HG_RETURN_IF_ERROR(flags(item[2], e.fromFlags));
+    HG_RETURN_IF_ERROR(node(item[3], e.toNode));
+    HG_RETURN_IF_ERROR(flags(item[4], e.toFlags));
+    out.push_back(std::move(e));
+  }
+  return okStatus();
+}
+
 const char* kindName(FileKind kind) {
   switch (kind) {
     case FileKind::kExecutable:
@@ -232,20 +276,26 @@ std::string encodeFilesReply(const FilesReply& reply) {
 }
 
 std::string encodeRevisionDiffRequest(const RevisionDiffRequest& request) {
-  return json{{"version", kProtocolVersion},
-              {"op", "revision-diff"},
-              {"from", request.from},
-              {"to", request.to}}
-      .dump();
+  json j{{"version", kProtocolVersion},
+         {"op", "revision-diff"},
+         {"from", request.from},
+         {"to", request.to}};
+  if (request.entries) {
+    j["entries"] = true;
+    j["paths"] = pathList(request.paths);
+  }
+  return j.dump();
 }
 
 std::string encodeRevisionDiffReply(const RevisionDiffReply& reply) {
-  return json{{"version", kProtocolVersion},
-              {"ok", true},
-              {"only_from", pathList(reply.onlyFrom)},
-              {"only_to", pathList(reply.onlyTo)},
-              {"micros", reply.micros}}
-      .dump();
+  json j{{"version", kProtocolVersion},
+         {"ok", true},
+         {"only_from", pathList(reply.onlyFrom)},
+         {"only_to", pathList(reply.onlyTo)},
+         {"changes", entryPairList(reply.changes)},
+         {"entries", entryPairList(reply.entries)},
+         {"micros", reply.micros}};
+  return j.dump();
 }
 
 Result<FilesRequest> decodeFilesRequest(const json& request) {
@@ -284,6 +334,17 @@ Result<RevisionDiffRequest> decodeRevisionDiffRequest(const json& request) {
   RevisionDiffRequest out;
   HG_ASSIGN_OR_RETURN(out.from, readNode(request, "from"));
   HG_ASSIGN_OR_RETURN(out.to, readNode(request, "to"));
+  if (request.contains("entries")) {
+    if (!request["entries"].is_boolean()) return corrupt("'entries' is not a boolean");
+    out.entries = request["entries"].get<bool>();
+  }
+  if (request.contains("paths") && !request["paths"].is_null()) {
+    if (!request["paths"].is_array()) return corrupt("'paths' is not a list");
+    for (const auto& item : request["paths"]) {
+      HG_ASSIGN_OR_RETURN(Bytes path, readPath(item, "paths"));
+      out.paths.push_back(std::move(path));
+    }
+  }
   return out;
 }
 
@@ -327,6 +388,8 @@ Result<RevisionDiffReply> decodeRevisionDiffReply(const std::string& line) {
   RevisionDiffReply out;
   HG_RETURN_IF_ERROR(readPathList(j, "only_from", out.onlyFrom));
   HG_RETURN_IF_ERROR(readPathList(j, "only_to", out.onlyTo));
+  HG_RETURN_IF_ERROR(readEntryPairList(j, "changes", out.changes));
+  HG_RETURN_IF_ERROR(readEntryPairList(j, "entries", out.entries));
   if (j.contains("micros") && j["micros"].is_number_integer()) {
     out.micros = j["micros"].get<int64_t>();
   }

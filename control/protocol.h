@@ -23,10 +23,22 @@
 //            parallel to dirs: whether NODE has a file strictly below D ("" is
 //            the root) that its except list does not name. The extension's
 //            dirstate map answers implied paths with it (docs/DIRSTATE.md).
-//   request  {"version": 1, "op": "revision-diff", "from": "HEX40", "to": "HEX40"}
-//   reply    {"version": 1, "ok": true, "only_from": [...], "only_to": [...], "micros": N}
-//            the files of FROM's manifest TO lacks and the reverse (a file in
-//            both, changed or not, is in neither), sorted bytewise.
+//   request  {"version": 1, "op": "revision-diff", "from": "HEX40", "to": "HEX40",
+//             "entries": bool (optional), "paths": [...] (optional)}
+//   reply    {"version": 1, "ok": true, "only_from": [...], "only_to": [...],
+//             "changes": [[PATH, NODE|null, FLAGS, NODE|null, FLAGS], ...],
+//             "entries": [[PATH, NODE|null, FLAGS, NODE|null, FLAGS], ...], "micros": N}
+//            only_from/only_to: the files of FROM's manifest TO lacks and the
+//            reverse (a file in both, changed or not, is in neither), sorted
+//            bytewise. With "entries": true, changes holds every file that
+//            differs between the two manifests (added, removed, or another
+//            node or flags), as the manifest entries on each side (hex file
+//            node, or null where that side has no file; flags "", "x" or
+//            "l"), sorted bytewise; and entries holds the same for each of
+//            paths, changed or not, in the order asked (both lists are in
+//            every reply, empty unless asked for). What
+//            `manifestdict.diff` of the two manifests gives, without reading
+//            either: the extension's update computes its actions from it.
 //   request  {"version": 1, "op": "checkout", "from": "HEX40", "to": "HEX40",
 //             "get": [...], "remove": [...], "exec": [...]}
 //   reply    {"version": 1, "ok": true, "applied": N, "left": [...], "refused": [...],
@@ -103,11 +115,24 @@ struct FilesReply {
 };
 
 struct RevisionDiffRequest {
-  std::string from, to;  // 40 hex digits each
+  std::string from, to;      // 40 hex digits each
+  bool entries = false;      // also answer changes and entries
+  std::vector<Bytes> paths;  // the paths of entries
+};
+
+// One path's manifest entries in FROM and TO.
+struct ManifestEntryPair {
+  Bytes path;
+  std::optional<std::string> fromNode, toNode;  // 40 hex digits; nullopt: no file
+  std::string fromFlags, toFlags;               // "", "x" or "l"
+
+  bool operator==(const ManifestEntryPair&) const = default;
 };
 
 struct RevisionDiffReply {
-  std::vector<Bytes> onlyFrom, onlyTo;  // sorted bytewise
+  std::vector<Bytes> onlyFrom, onlyTo;     // sorted bytewise
+  std::vector<ManifestEntryPair> changes;  // sorted bytewise by path
+  std::vector<ManifestEntryPair> entries;  // parallel to the request's paths
   int64_t micros = 0;
 };
 

@@ -50,13 +50,14 @@ import struct
 import weakref
 
 from mercurial.i18n import _
-from mercurial.node import hex, nullid
+from mercurial.node import bin, hex, nullid
 from mercurial import (
     dirstatemap as dirstatemapmod,
     encoding,
     error,
     extensions,
     localrepo,
+    manifest as manifestmod,
     merge as mergemod,
     mergestate as mergestatemod,
     pathutil,
@@ -1045,6 +1046,147 @@ def _applyupdates(orig, repo, mresult, wctx, mctx, overwrite, wantfiledata,
     return stats, getfiledata, extra
 
 
+# What a linear update compares: the working copy's manifest (p1's with
+# the local changes), the target's, and p1's as the ancestor (for
+# `update --clean`, the working copy's own manifest). A file neither
+# changed locally nor between p1 and the target is the same in all three
+# and gets no action, so manifests of only the other paths give hg's
+# manifestmerge the very actions it would compute from whole ones; the
+# daemon's trees give those entries in O(changed directories), where
+# reading two whole manifests costs O(files).
+_SUBREPO_FILES = (b'.hgsub', b'.hgsubstate')
+_MISSING = object()
+
+
+def _entrymanifests(reply, nodelen):
+    """(p1's, the target's) manifestdicts of the reply's changes and
+    entries."""
+    mfrom = manifestmod.manifestdict(nodelen)
+    mto = manifestmod.manifestdict(nodelen)
+    for key in ('changes', 'entries'):
+        items = reply.get(key)
+        if not isinstance(items, list):
+            raise DaemonError('malformed reply (%s)' % key)
+        for item in items:
+            try:
+                path, n1, fl1, n2, fl2 = item
+                f = path.encode('latin-1')
+                for m, n, fl in ((mfrom, n1, fl1), (mto, n2, fl2)):
+                    if n is None:
+                        continue
+                    m[f] = bin(n.encode('ascii'))
+                    if fl:
+                        m.setflag(f, fl.encode('ascii'))
+            except (TypeError, ValueError, UnicodeError) as e:
+                raise DaemonError('malformed reply (%s: %s)' % (key, e))
+    return mfrom, mto
+
+
+def _restrictedmanifests(repo, wctx, mctx, ancestors, branchmerge,
+                         followcopies, matcher):
+    """{ctx: manifest} restricted to the paths that can get actions in a
+    linear update of a mount, or None where hg's own manifests are needed."""
+    ui = repo.ui
+    if not getattr(repo, '_hgvfsenabled', False):
+        return None
+    if not ui.configbool(b'hgvfs', b'native-update'):
+        return None
+    path, timeout = _config(ui)
+    if (
+        not path
+        or branchmerge
+        or followcopies  # copy tracing reads whole manifests
+        or len(ancestors) != 1
+        or (matcher is not None and not matcher.always())
+        or wctx.rev() is not None
+        or wctx.isinmemory()
+        or len(wctx.parents()) != 1
+        or mctx.rev() is None
+        or mctx.node() is None
+        or ui.configbool(b'experimental', b'merge.checkpathconflicts')
+    ):
+        return None
+    p1, pa = wctx.p1(), ancestors[0]
+    # The ancestor is p1, or for `update --clean` the working copy itself.
+    if pa is not wctx and pa.node() != p1.node():
+        return None
+    reqs = repo.requirements
+    if (
+        requirementsmod.SPARSE_REQUIREMENT in reqs
+        or requirementsmod.NARROW_REQUIREMENT in reqs
+    ):
+        return None
+    st = wctx._status
+    local = st.modified + st.added + st.removed + st.deleted
+    req = {
+        'version': PROTOCOL_VERSION,
+        'op': 'revision-diff',
+        'from': hex(p1.node()).decode('ascii'),
+        'to': hex(mctx.node()).decode('ascii'),
+        'entries': True,
+        'paths': _tojson(list(_SUBREPO_FILES) + local),
+    }
+    try:
+        reply = _request(path, max(timeout, _CHECKOUT_TIMEOUT), req)
+        ma, m2 = _entrymanifests(reply, len(p1.node()))
+    except DaemonError as e:
+        ui.debug(b'hgvfs: whole manifests for the update: %s\n'
+                 % encoding.strtolocal(str(e)))
+        return None
+    if any(f in ma or f in m2 for f in _SUBREPO_FILES):
+        return None  # subrepositories: hg's own path
+    # The working copy's manifest, as workingctx._buildstatusmanifest
+    # makes it from p1's.
+    m1 = ma.copy()
+    ff = wctx._flagfunc
+    for node, files in (
+        (repo.nodeconstants.addednodeid, st.added),
+        (repo.nodeconstants.modifiednodeid, st.modified),
+    ):
+        for f in files:
+            m1[f] = node
+            try:
+                m1.setflag(f, ff(f))
+            except OSError:
+                pass
+    for f in st.deleted + st.removed:
+        if f in m1:
+            del m1[f]
+    ui.debug(
+        b'hgvfs: manifests of %d paths from the daemon (%d us)\n'
+        % (len(m1) + len(m2), reply.get('micros', 0))
+    )
+    if pa is wctx:
+        return [(wctx, m1), (mctx, m2), (p1, ma)]
+    return [(wctx, m1), (mctx, m2), (pa, ma), (p1, ma)]
+
+
+def _calculateupdates(orig, repo, wctx, mctx, ancestors, branchmerge, force,
+                      acceptremote, followcopies, matcher=None,
+                      mergeforce=False):
+    """merge.calculateupdates of a linear update in a mount, fed manifests
+    of only the paths that can get actions (see above); stock otherwise."""
+    restricted = _restrictedmanifests(repo, wctx, mctx, ancestors,
+                                      branchmerge, followcopies, matcher)
+    saved = []
+    for ctx, m in restricted or ():
+        if all(ctx is not c for c, _m in saved):
+            saved.append((ctx, ctx.__dict__.get('_manifest', _MISSING)))
+        ctx.__dict__['_manifest'] = m
+    try:
+        return orig(repo, wctx, mctx, ancestors, branchmerge, force,
+                    acceptremote, followcopies, matcher=matcher,
+                    mergeforce=mergeforce)
+    finally:
+        # Later readers (a merge's file contexts, hooks) see whole
+        # manifests again.
+        for ctx, m in saved:
+            if m is _MISSING:
+                ctx.__dict__.pop('_manifest', None)
+            else:
+                ctx.__dict__['_manifest'] = m
+
+
 # While merge._checkunknownfiles runs for a mount: the untracked files
 # (unknown and ignored) and their directories, from the daemon. A file the
 # update creates can only collide with one of those, so the others need no
@@ -1153,6 +1295,7 @@ def extsetup(ui):
     extensions.wrapfilecache(
         localrepo.localrepository, b'dirstate', _wrapdirstate
     )
+    extensions.wrapfunction(mergemod, 'calculateupdates', _calculateupdates)
     extensions.wrapfunction(mergemod, 'applyupdates', _applyupdates)
     extensions.wrapfunction(mergestatemod, 'recordupdates', _recordupdates)
     extensions.wrapfunction(mergemod, '_checkunknownfiles', _checkunknownfiles)

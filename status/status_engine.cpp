@@ -24,6 +24,17 @@ std::string identityOf(const std::string& path) {
          std::to_string(st.st_ctim.tv_nsec) + ";";
 }
 
+// A file's manifest entry (hex node, flags) into `node`/`flags`; nothing for
+// no entry or a directory.
+void setManifestEntry(const std::optional<store::TreeEntry>& entry,
+                      std::optional<std::string>& node, std::string& flags) {
+  if (!entry || entry->isDirectory()) return;
+  node = entry->id.hex();
+  flags = entry->kind == store::EntryKind::kExecutable ? "x"
+          : entry->kind == store::EntryKind::kSymlink  ? "l"
+                                                       : "";
+}
+
 }  // namespace
 
 std::vector<std::string> uiIgnoreValues(const std::string& hgrc) {
@@ -308,11 +319,35 @@ Result<control::RevisionDiffReply> StatusEngine::revisionDiff(
         } else if (change.kind == store::TreeChange::kAdded) {
           reply.onlyTo.push_back(change.path);
         }
+        if (request.entries) {
+          control::ManifestEntryPair pair;
+          pair.path = change.path;
+          setManifestEntry(change.before, pair.fromNode, pair.fromFlags);
+          setManifestEntry(change.after, pair.toNode, pair.toFlags);
+          reply.changes.push_back(std::move(pair));
+        }
       }));
   // diffTrees gives manifest order, which is bytewise; sorting keeps the
   // promise whatever the walk's order becomes.
   std::sort(reply.onlyFrom.begin(), reply.onlyFrom.end());
   std::sort(reply.onlyTo.begin(), reply.onlyTo.end());
+  std::sort(reply.changes.begin(), reply.changes.end(),
+            [](const auto& a, const auto& b) { return a.path < b.path; });
+  if (request.entries) {
+    reply.entries.reserve(request.paths.size());
+    for (const Bytes& path : request.paths) {
+      control::ManifestEntryPair pair;
+      pair.path = path;
+      for (auto [root, node, flags] : {std::tuple(&from, &pair.fromNode, &pair.fromFlags),
+                                       std::tuple(&to, &pair.toNode, &pair.toFlags)}) {
+        if (!*root) continue;
+        HG_ASSIGN_OR_RETURN(std::optional<store::TreeEntry> entry,
+                            objects_->findEntry(**root, path));
+        setManifestEntry(entry, *node, *flags);
+      }
+      reply.entries.push_back(std::move(pair));
+    }
+  }
   return reply;
 }
 

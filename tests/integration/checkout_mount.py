@@ -17,6 +17,12 @@ wide directory with hundreds of changes), mounts its tip and checks:
 2. A daemon SIGKILLed at a random moment while `hg update` runs, then
    mounted again: the mount holds one revision's files, the old or the
    new, never a mix. `hg update -C` then gives the revision.
+3. The actions of a linear update, which the extension computes from the
+   daemon's entries of only the changed paths (no manifest read), are
+   hg's: `hg update --debug` in the mount and in a normal checkout list
+   the same actions, clean and with local changes under -C, and leave the
+   same files and status. The debug output must say the daemon's entries
+   were used, or the comparison would not test them.
 
 Usage: /usr/bin/python3 checkout_mount.py /path/to/hgvfs WORKDIR
 WORKDIR must exist and be empty; the caller (checkout_mount.sh) unmounts
@@ -148,6 +154,60 @@ def log_text(home):
 def overlay_files(home):
     root = glob.glob(os.path.join(home, 'clients', '*', 'overlay', 'files'))[0]
     return sum(len(files) for _d, _s, files in os.walk(root))
+
+
+def actions(debug_output):
+    """The sorted ' path: why -> action' lines of `hg update --debug`."""
+    out = []
+    for line in debug_output.decode('latin-1').splitlines():
+        if line.startswith(' ') and ' -> ' in line and ': ' in line:
+            out.append(line)
+    return sorted(out)
+
+
+def compare_updates(hgvfs, mnt, checkout, env):
+    """Section 3: the same updates in the mount and a normal checkout."""
+    local = [
+        ('write', 'a/one.txt', b'local edit, same in both revisions\n'),
+        ('write', 'a/two.txt', b'local edit of a file the update changes\n'),
+        ('write', 'added.txt', b'added\n'),
+        ('add', 'added.txt', None),
+        ('remove', 'a/sub/deep.txt', None),
+        ('write', 'wide/f650', b'edited, absent in revision 0\n'),
+    ]
+    for name, edits, args in (
+        ('clean update to 0', [], ['update', '--debug', '-r', '0']),
+        ('clean update to tip', [], ['update', '--debug', 'tip']),
+        ('update -C with local changes', local,
+         ['update', '--debug', '-C', '-r', '0']),
+        ('update -C back with local changes',
+         [('write', 'a/two.txt', b'another edit\n'),
+          ('remove', 'd/f.txt', None)],
+         ['update', '--debug', '-C', 'tip']),
+    ):
+        results = []
+        for root in (mnt, checkout):
+            for kind, path, data in edits:
+                if kind == 'write':
+                    write(root, path, data)
+                else:
+                    run([HG, kind, '-q', path], root, env)
+            p = run([HG] + args, root, env, check=False)
+            st = run([HG, 'status', '-A'], root, env).stdout
+            results.append((p.returncode, actions(p.stdout), snapshot(root), st,
+                            p.stdout))
+        (rc1, act1, snap1, st1, out1), (rc2, act2, snap2, st2, _o) = results
+        check(b'hgvfs: manifests of ' in out1,
+              '%s: the extension used the daemon\'s entries' % name)
+        check(rc1 == rc2, '%s: exit %d in the mount, %d in a checkout' % (name, rc1, rc2))
+        check(act1 == act2 and act1, '%s: the actions differ from a checkout:\n%s'
+              % (name, '\n'.join(sorted(set(act1) ^ set(act2))[:10])))
+        check(snap1 == snap2, '%s: the files differ from a checkout:\n%s'
+              % (name, describe(snap1, snap2)))
+        check(st1 == st2, '%s: hg status -A differs from a checkout' % name)
+        hs = run([hgvfs, 'status', '-A'], mnt, env).stdout
+        check(hs == st2, '%s: hgvfs status -A differs from hg status -A in a checkout'
+              % name)
 
 
 def main():
@@ -289,6 +349,12 @@ def main():
             print('trial %d: killed %.0f ms into a %.0f ms update (hg exit %d); the '
                   'mount held the %s revision' % (trial, delay * 1000, took * 1000, rc, which))
             at = '0' if to == '0' else 'tip'
+
+        # 3. Actions from the daemon's entries against a normal checkout.
+        run([HG, 'update', '-q', '-C', 'tip'], mnt, env)
+        checkout = os.path.join(work, 'checkout')
+        run([HG, 'clone', '-q', repo, checkout], work, env)
+        compare_updates(hgvfs, mnt, checkout, env)
     finally:
         os.chdir(work)
         run([hgvfs, 'unmount', mnt], work, env, check=False)

@@ -132,7 +132,9 @@ TEST(ProtocolTest, FilesRequestListsAreOptional) {
 }
 
 TEST(ProtocolTest, RevisionDiffRequestAndReplyRoundTrip) {
-  RevisionDiffRequest request{std::string(40, '0'), "0123456789abcdef0123456789ABCDEF01234567"};
+  RevisionDiffRequest request;
+  request.from = std::string(40, '0');
+  request.to = "0123456789abcdef0123456789ABCDEF01234567";
   auto parsed = parseMessage(encodeRevisionDiffRequest(request), "test");
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ((*parsed)["op"], "revision-diff");
@@ -152,6 +154,54 @@ TEST(ProtocolTest, RevisionDiffRequestAndReplyRoundTrip) {
   EXPECT_EQ(decoded->onlyFrom, reply.onlyFrom);
   EXPECT_TRUE(decoded->onlyTo.empty());
   EXPECT_EQ(decoded->micros, 3);
+  // Asked without entries: the lists are there, and empty.
+  EXPECT_EQ(json::parse(line)["changes"], json::array());
+  EXPECT_TRUE(decoded->changes.empty());
+  EXPECT_TRUE(decoded->entries.empty());
+}
+
+TEST(ProtocolTest, RevisionDiffEntriesRoundTrip) {
+  RevisionDiffRequest request;
+  request.from = std::string(40, 'a');
+  request.to = std::string(40, 'b');
+  request.entries = true;
+  request.paths = {"kept", Bytes("caf\xe9")};
+  auto parsed = parseMessage(encodeRevisionDiffRequest(request), "test");
+  ASSERT_TRUE(parsed.ok());
+  auto back = decodeRevisionDiffRequest(*parsed);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_TRUE(back->entries);
+  EXPECT_EQ(back->paths, request.paths);
+
+  RevisionDiffReply reply;
+  reply.changes.push_back({"added", std::nullopt, std::nullopt, "", "x"});
+  reply.changes.back().toNode = std::string(40, 'c');
+  reply.changes.push_back({"link", std::string(40, 'd'), std::string(40, 'd'), "", "l"});
+  reply.entries.push_back({"kept", std::string(40, 'e'), std::string(40, 'e'), "x", "x"});
+  reply.entries.push_back({Bytes("caf\xe9"), std::nullopt, std::nullopt, "", ""});
+  std::string line = encodeRevisionDiffReply(reply);
+  EXPECT_EQ(json::parse(line)["changes"][0][1], nullptr);
+  auto decoded = decodeRevisionDiffReply(line);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message();
+  EXPECT_EQ(decoded->changes, reply.changes);
+  EXPECT_EQ(decoded->entries, reply.entries);
+
+  for (const std::string bad : {
+           R"([["a", "abc", "", null, ""]])",  // node not 40 hex digits
+           R"([["a", null, "y", null, ""]])",  // unknown flags
+           R"([["a", null, ""]])",             // too short
+           R"(["a"])",                         // not a list
+           R"([[1, null, "", null, ""]])",     // path not a string
+       }) {
+    auto r = decodeRevisionDiffReply(R"({"version":1,"ok":true,"changes":)" + bad + "}");
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+  auto badRequest =
+      parseMessage(R"({"version":1,"op":"revision-diff","from":")" + std::string(40, '0') +
+                       R"(","to":")" + std::string(40, '0') + R"(","entries":"yes"})",
+                   "t");
+  ASSERT_TRUE(badRequest.ok());
+  EXPECT_FALSE(decodeRevisionDiffRequest(*badRequest).ok());
 }
 
 TEST(ProtocolTest, CheckoutRequestAndReplyRoundTrip) {
