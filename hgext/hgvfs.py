@@ -1060,26 +1060,38 @@ _MISSING = object()
 
 def _entrymanifests(reply, nodelen):
     """(p1's, the target's) manifestdicts of the reply's changes and
-    entries."""
-    mfrom = manifestmod.manifestdict(nodelen)
-    mto = manifestmod.manifestdict(nodelen)
+    entries, parsed from manifest text (one C parse, not a Python call per
+    entry)."""
+    sides = ({}, {})
     for key in ('changes', 'entries'):
         items = reply.get(key)
         if not isinstance(items, list):
             raise DaemonError('malformed reply (%s)' % key)
-        for item in items:
-            try:
-                path, n1, fl1, n2, fl2 = item
+        try:
+            for path, n1, fl1, n2, fl2 in items:
                 f = path.encode('latin-1')
-                for m, n, fl in ((mfrom, n1, fl1), (mto, n2, fl2)):
+                for side, n, fl in ((sides[0], n1, fl1), (sides[1], n2, fl2)):
                     if n is None:
                         continue
-                    m[f] = bin(n.encode('ascii'))
-                    if fl:
-                        m.setflag(f, fl.encode('ascii'))
-            except (TypeError, ValueError, UnicodeError) as e:
-                raise DaemonError('malformed reply (%s: %s)' % (key, e))
-    return mfrom, mto
+                    if (
+                        len(n) != 2 * nodelen
+                        or fl not in ('', 'x', 'l')
+                        or b'\n' in f
+                        or b'\0' in f
+                    ):
+                        raise ValueError('bad entry for %r' % path)
+                    side[f] = b'%s\0%s%s\n' % (
+                        f, n.encode('ascii'), fl.encode('ascii'))
+        except (TypeError, ValueError, UnicodeError) as e:
+            raise DaemonError('malformed reply (%s: %s)' % (key, e))
+    try:
+        return tuple(
+            manifestmod.manifestdict(
+                nodelen, b''.join(side[f] for f in sorted(side)))
+            for side in sides
+        )
+    except ValueError as e:
+        raise DaemonError('malformed reply (entries: %s)' % e)
 
 
 def _restrictedmanifests(repo, wctx, mctx, ancestors, branchmerge,
