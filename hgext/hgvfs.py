@@ -908,26 +908,37 @@ _NOT_NATIVE = (
 _CHECKOUT_TIMEOUT = 600.0
 
 
-def _nativeapply(repo, mresult, wctx, mctx):
-    """The plain actions of `mresult` done by the daemon: [(f, action,
-    args, msg)] of those done, or None when none could be (stock hg then
-    does everything)."""
+def _nativeupdate(repo):
+    """(socket path, timeout) when updates in this repository may go
+    through the daemon, else None."""
     ui = repo.ui
     if not getattr(repo, '_hgvfsenabled', False):
         return None
     if not ui.configbool(b'hgvfs', b'native-update'):
         return None
-    path, timeout = _config(ui)
-    if not path or wctx.isinmemory() or wctx.rev() is not None:
-        return None
-    if mctx.rev() is None or mctx.node() is None:
-        return None  # a working copy or an in-memory commit: no tree
     reqs = repo.requirements
     if (
         requirementsmod.SPARSE_REQUIREMENT in reqs
         or requirementsmod.NARROW_REQUIREMENT in reqs
     ):
         return None
+    path, timeout = _config(ui)
+    if not path:
+        return None
+    return path, timeout
+
+
+def _nativeapply(repo, mresult, wctx, mctx):
+    """The plain actions of `mresult` done by the daemon: [(f, action,
+    args, msg)] of those done, or None when none could be (stock hg then
+    does everything)."""
+    ui = repo.ui
+    native = _nativeupdate(repo)
+    if native is None or wctx.isinmemory() or wctx.rev() is not None:
+        return None
+    path, timeout = native
+    if mctx.rev() is None or mctx.node() is None:
+        return None  # a working copy or an in-memory commit: no tree
     if b'.hgsubstate' in mresult.files() or mresult.len(_NOT_NATIVE):
         return None
     plain = []
@@ -1099,13 +1110,9 @@ def _restrictedmanifests(repo, wctx, mctx, ancestors, branchmerge,
     """{ctx: manifest} restricted to the paths that can get actions in a
     linear update of a mount, or None where hg's own manifests are needed."""
     ui = repo.ui
-    if not getattr(repo, '_hgvfsenabled', False):
-        return None
-    if not ui.configbool(b'hgvfs', b'native-update'):
-        return None
-    path, timeout = _config(ui)
+    native = _nativeupdate(repo)
     if (
-        not path
+        native is None
         or branchmerge
         or followcopies  # copy tracing reads whole manifests
         or len(ancestors) != 1
@@ -1122,12 +1129,7 @@ def _restrictedmanifests(repo, wctx, mctx, ancestors, branchmerge,
     # The ancestor is p1, or for `update --clean` the working copy itself.
     if pa is not wctx and pa.node() != p1.node():
         return None
-    reqs = repo.requirements
-    if (
-        requirementsmod.SPARSE_REQUIREMENT in reqs
-        or requirementsmod.NARROW_REQUIREMENT in reqs
-    ):
-        return None
+    path, timeout = native
     st = wctx._status
     local = st.modified + st.added + st.removed + st.deleted
     req = {
