@@ -68,11 +68,13 @@ int main(int argc, char** argv) {
   mount->add_option("--tree-cache-mb", mountArgs.treeCacheMb,
                     "memory for directory listings in the daemon (default 64)");
   const std::vector<std::string> kCacheFeatures = {"keep-cache", "cache-readdir", "readdirplus",
-                                                   "timeouts", "zero-message-open"};
+                                                   "timeouts", "zero-message-open",
+                                                   "writeback-cache"};
   mount
       ->add_option("--no-kernel-cache", mountArgs.noKernelCache,
                    "turn off a kernel caching feature, for benchmarks: keep-cache, "
-                   "cache-readdir, readdirplus, timeouts, zero-message-open (repeatable)")
+                   "cache-readdir, readdirplus, timeouts, zero-message-open, writeback-cache "
+                   "(repeatable)")
       ->check(CLI::IsMember(kCacheFeatures))
       ->group("Benchmarking");
   mount->add_option("REPO", mountArgs.repository)->required();

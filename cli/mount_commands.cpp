@@ -129,6 +129,7 @@ daemon::DaemonOptions daemonOptions(const MountArgs& args, const daemon::ClientC
     if (feature == "readdirplus") options.readdirplus = false;
     if (feature == "timeouts") options.cacheTimeout = 1;
     if (feature == "zero-message-open") options.zeroMessageOpen = false;
+    if (feature == "writeback-cache") options.writebackCache = false;
   }
   return options;
 }

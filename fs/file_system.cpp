@@ -410,6 +410,7 @@ Result<std::shared_ptr<OverlayFile>> FileSystem::writableFile(InodeNumber ino) {
 Result<size_t> FileSystem::write(InodeNumber ino, const char* buf, size_t size, uint64_t offset) {
   HG_ASSIGN_OR_RETURN(std::shared_ptr<OverlayFile> file, writableFile(ino));
   ChangeMark mark(*this);
+  KernelMtime::Keep keep(kernelMtime_, ino, file->fd());
   size_t done = 0;
   while (done < size) {
     ssize_t n = ::pwrite(file->fd(), buf + done, size - done, static_cast<off_t>(offset + done));

@@ -55,6 +55,7 @@
 #include "base/thread_annotations.h"
 #include "fs/inode_number.h"
 #include "fs/inode_table.h"
+#include "fs/kernel_mtime.h"
 #include "fs/overlay.h"
 #include "fs/overlay_file.h"
 #include "store/object_store.h"
@@ -234,6 +235,9 @@ class FileSystem {
   // For writes made through writableFile()'s handle: call once the bytes
   // are in the file.
   void noteChange() { changes_.fetch_add(1, std::memory_order_acq_rel); }
+  // Whether the kernel owns regular files' mtimes (the writeback cache is
+  // on), and the per-file locks that keep them (kernel_mtime.h).
+  KernelMtime& kernelMtime() { return kernelMtime_; }
 
   // After the working copy's parent moved to `base` (a commit): every
   // materialized regular file whose bytes equal base's file at its path,
@@ -442,6 +446,7 @@ class FileSystem {
   Bytes dotHgTarget_;
   std::atomic<int> openFiles_{0};
   std::atomic<uint64_t> changes_{0};
+  KernelMtime kernelMtime_;
   // Moves the change count when it goes out of scope: declared before a
   // change's lock, so it moves once the lock is let go.
   class ChangeMark {

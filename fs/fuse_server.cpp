@@ -82,6 +82,12 @@ struct FuseOps {
     }
     want(FUSE_CAP_CACHE_SYMLINKS);
     want(FUSE_CAP_PARALLEL_DIROPS);
+    // Writes are gathered in the kernel's page cache (see MountOptions).
+    if (self->options_.writebackCache && !self->options_.readOnly) {
+      want(FUSE_CAP_WRITEBACK_CACHE);
+    } else {
+      conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    }
     // Write requests arrive in a pipe and are spliced into overlay files.
     want(FUSE_CAP_SPLICE_READ);
     want(FUSE_CAP_SPLICE_MOVE);
@@ -97,11 +103,13 @@ struct FuseOps {
     // Answering the first open with ENOSYS makes the kernel open files (and
     // directories) without asking again, keeping the page cache as with
     // keep_cache: a warm `cat` then costs no request at all.
+    self->fs_.kernelMtime().setKernelOwns((conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0);
     self->noOpen_ = self->options_.zeroMessageOpen && (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
     self->noOpendir_ =
         self->options_.zeroMessageOpendir && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT);
     conn->max_readahead = conn->capable ? UINT32_MAX : conn->max_readahead;
-    log().info("FUSE session started (protocol {}.{})", conn->proto_major, conn->proto_minor);
+    log().info("FUSE session started (protocol {}.{}, writeback cache {})", conn->proto_major,
+               conn->proto_minor, (conn->want & FUSE_CAP_WRITEBACK_CACHE) ? "on" : "off");
   }
 
   static void lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -336,7 +344,11 @@ struct FuseOps {
       out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
       out.buf[0].fd = FileSystem::fdOf(**file);
       out.buf[0].pos = off;
-      ssize_t n = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
+      ssize_t n;
+      {
+        KernelMtime::Keep keep(fs(req).kernelMtime(), InodeNumber(ino), out.buf[0].fd);
+        n = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
+      }
       fs(req).noteChange();  // also after a short or failed copy
       replied = true;
       if (n < 0) {
@@ -348,7 +360,13 @@ struct FuseOps {
     });
   }
 
-  static void flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+  // Every write request was copied into the overlay file before it was
+  // answered, and on close the kernel sends the file's dirty pages (and, with
+  // the writeback cache, its mtime) and waits for the answers before it
+  // would send FLUSH: there is nothing left to do here. ENOSYS makes the
+  // kernel stop sending FLUSH at all (it still writes the pages back on
+  // close), which saves a round trip per close.
+  static void flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, ENOSYS); }
   static void release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
   static void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {

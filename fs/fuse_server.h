@@ -40,6 +40,12 @@ struct MountOptions {
   bool readdirplus = true;         // listings carry attributes
   bool zeroMessageOpen = true;     // files: no OPEN/RELEASE round trips
   bool zeroMessageOpendir = true;  // directories: no OPENDIR/RELEASEDIR
+  // Writes land in the kernel's page cache and reach the daemon in large
+  // blocks: at the latest when the file is closed, fsynced, or its times,
+  // mode or owner are set (see "What close guarantees" in
+  // docs/ARCHITECTURE.md). The kernel then owns the size, mtime and ctime of
+  // a regular file it holds, and sends its mtime in a setattr.
+  bool writebackCache = true;
   // Mount read-only (MS_RDONLY): the kernel refuses writes itself and does
   // not invalidate atime after every read (one GETATTR per file saved).
   bool readOnly = false;

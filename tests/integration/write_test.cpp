@@ -262,6 +262,197 @@ TEST_F(WriteTest, KilledDaemonLosesNothingThatWasClosed) {
   EXPECT_GT(committed.size(), 0u) << "the writer never got a file through";
 }
 
+// What close and fsync guarantee (docs/ARCHITECTURE.md, "What close
+// guarantees"), with the kernel's writeback cache (the default) and
+// without it: SIGKILL the daemon while files are written in several
+// unaligned pieces, appended to and closed, one more is fsynced and left
+// open; after mounting again every closed file is there, whole, with the
+// mtime stat showed after its close, and the fsynced bytes are there.
+class KilledDaemonTest : public WriteTest,
+                         public ::testing::WithParamInterface<std::vector<std::string>> {};
+
+struct ClosedFile {
+  std::string content;
+  struct timespec mtime {};
+};
+
+TEST_P(KilledDaemonTest, ClosedFilesAreWholeWithTheirMtimeAndFsyncedBytesStay) {
+  std::string repo = fixture("basic");
+  std::string mnt = path("mnt");
+  std::map<std::string, ClosedFile> closed;  // path → content and mtime, across rounds
+  std::map<std::string, std::string> synced;
+  for (int round = 0; round < 4; ++round) {
+    mount(repo, mnt, {}, GetParam());
+    auto pid = daemonPidFor(mnt);
+    ASSERT_TRUE(pid);
+    std::atomic<bool> stop{false};
+    std::vector<std::pair<std::string, ClosedFile>> done;
+    std::pair<std::string, std::string> fsynced;  // written, fsynced, still open at the kill
+    int openFd = -1;
+    std::thread writer([&] {
+      std::mt19937 local(round);
+      std::string rel = "w" + std::to_string(round);
+      if (::mkdir((mnt + "/" + rel).c_str(), 0755) != 0) return;
+      std::string syncedRel = rel + "/synced";
+      openFd = ::open((mnt + "/" + syncedRel).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      std::string syncedContent(12345, 's');
+      if (openFd < 0 || ::write(openFd, syncedContent.data(), syncedContent.size()) !=
+                            static_cast<ssize_t>(syncedContent.size())) {
+        return;
+      }
+      if (::fsync(openFd) != 0) return;
+      fsynced = {syncedRel, syncedContent};
+      std::string appended = rel + "/log";
+      std::string logContent;
+      for (int i = 0; !stop; ++i) {
+        std::string name = rel + "/f" + std::to_string(i);
+        std::string content;
+        int fd = ::open((mnt + "/" + name).c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0) return;
+        for (int piece = 0; piece < 1 + static_cast<int>(local() % 4); ++piece) {
+          std::string bytes(1 + local() % 9000, static_cast<char>('a' + (i + piece) % 26));
+          if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+            ::close(fd);
+            return;
+          }
+          content += bytes;
+        }
+        if (::close(fd) != 0) return;
+        struct stat st {};
+        if (::stat((mnt + "/" + name).c_str(), &st) != 0) return;
+        done.push_back({name, ClosedFile{content, st.st_mtim}});
+        // One file only ever appended to, reopened each time.
+        int log = ::open((mnt + "/" + appended).c_str(),
+                         O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (log < 0) return;
+        std::string line = "line " + std::to_string(i) + "\n";
+        bool ok = ::write(log, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+        if (::close(log) != 0 || !ok) return;
+        logContent += line;
+        if (::stat((mnt + "/" + appended).c_str(), &st) != 0) return;
+        done.push_back({appended, ClosedFile{logContent, st.st_mtim}});
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + 120 * round));
+    ::kill(*pid, SIGKILL);
+    stop = true;
+    writer.join();
+    if (openFd >= 0) ::close(openFd);
+    ASSERT_TRUE(waitUntil([&] { return !hgvfsProcessAlive(*pid); }, 10s));
+    for (auto& [p, f] : done) closed[p] = f;
+    if (!fsynced.first.empty()) synced[fsynced.first] = fsynced.second;
+    std::vector<std::string> again{"mount"};
+    again.insert(again.end(), GetParam().begin(), GetParam().end());
+    again.insert(again.end(), {repo, mnt});
+    CommandResult remount = hgvfs(again);
+    ASSERT_EQ(remount.exitCode, 0) << describe(remount);
+    size_t wrong = 0;
+    for (const auto& [p, f] : closed) {
+      auto got = readWhole(mnt + "/" + p);
+      struct stat st {};
+      bool statted = ::stat((mnt + "/" + p).c_str(), &st) == 0;
+      bool sameTime = statted && st.st_mtim.tv_sec == f.mtime.tv_sec &&
+                      st.st_mtim.tv_nsec == f.mtime.tv_nsec;
+      // The appended file may hold one more line: its write went through
+      // but its close did not return before the kill.
+      if (got && p.ends_with("/log") && got->size() > f.content.size() &&
+          got->starts_with(f.content) && got->find('\n', f.content.size()) == got->size() - 1) {
+        continue;
+      }
+      if (!got || *got != f.content || !sameTime) {
+        if (++wrong <= 5) {
+          ADD_FAILURE() << "round " << round << ": " << p << " is "
+                        << (!got ? std::string("missing")
+                            : *got != f.content
+                                ? "different (" + std::to_string(got->size()) + " bytes, not " +
+                                      std::to_string(f.content.size()) + ")"
+                                : "whole, but its mtime is " + std::to_string(st.st_mtim.tv_sec) +
+                                      "." + std::to_string(st.st_mtim.tv_nsec) + ", not " +
+                                      std::to_string(f.mtime.tv_sec) + "." +
+                                      std::to_string(f.mtime.tv_nsec));
+        }
+      }
+    }
+    EXPECT_EQ(wrong, 0u) << "of " << closed.size() << " closed files";
+    for (const auto& [p, content] : synced) {
+      EXPECT_EQ(readWhole(mnt + "/" + p).value_or("(missing)"), content) << "fsynced " << p;
+    }
+    unmount(mnt);
+  }
+  EXPECT_GT(closed.size(), 10u) << "the writer hardly got a file through";
+  EXPECT_GT(synced.size(), 0u) << "no file was fsynced before a kill";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    WritebackCache, KilledDaemonTest,
+    ::testing::Values(std::vector<std::string>{},
+                      std::vector<std::string>{"--no-kernel-cache", "writeback-cache"}),
+    [](const auto& info) { return info.param.empty() ? "On" : "Off"; });
+
+// utime() after buffered writes: the time set sticks, in the mount and
+// after remounting, whether the file was still open (its pages dirty) or
+// already closed, and later flushes of the kernel's cached mtime do not
+// replace it (`hg diff` prints it; tests/integration/hg_commands.py copies
+// mtimes this way). The same steps on a plain directory give the same
+// times.
+TEST_F(WriteTest, TimesSetAfterBufferedWritesStick) {
+  std::string repo = fixture("basic");
+  std::string mnt = mount(repo, path("mnt"));
+  std::string plain = plainCopy(repo, "tip");
+  const struct timespec kSet[2] = {{1600000000, 123456789}, {1600000000, 987654321}};
+  auto steps = [&](const std::string& root) -> std::vector<struct timespec> {
+    std::vector<struct timespec> seen;
+    auto stamp = [&](const std::string& name) {
+      struct stat st {};
+      EXPECT_EQ(::stat((root + "/" + name).c_str(), &st), 0) << root << "/" << name;
+      seen.push_back(st.st_mtim);
+    };
+    // Open, write, set the times while the pages are dirty, close.
+    int fd = ::open((root + "/README").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    EXPECT_GE(fd, 0) << errnoName(errno);
+    EXPECT_EQ(::write(fd, "more\n", 5), 5);
+    EXPECT_EQ(::utimensat(AT_FDCWD, (root + "/README").c_str(), kSet, 0), 0);
+    EXPECT_EQ(::close(fd), 0);
+    stamp("README");
+    // Write and close, then set the times; then writes around a futimens
+    // on one descriptor, closed, then the times again.
+    writeFile(root + "/fresh", std::string(10000, 'f'));
+    EXPECT_EQ(::utimensat(AT_FDCWD, (root + "/fresh").c_str(), kSet, 0), 0);
+    stamp("fresh");
+    fd = ::open((root + "/fresh").c_str(), O_WRONLY | O_CLOEXEC);
+    EXPECT_EQ(::pwrite(fd, "g", 1, 4097), 1);
+    EXPECT_EQ(::futimens(fd, kSet), 0);
+    EXPECT_EQ(::pwrite(fd, "h", 1, 8000), 1);  // after the set: the time moves on
+    EXPECT_EQ(::close(fd), 0);
+    struct stat moved {};
+    EXPECT_EQ(::stat((root + "/fresh").c_str(), &moved), 0);
+    EXPECT_GT(moved.st_mtim.tv_sec, kSet[1].tv_sec) << "a write after utime moves mtime";
+    EXPECT_EQ(::utimensat(AT_FDCWD, (root + "/fresh").c_str(), kSet, 0), 0);
+    stamp("fresh");
+    ::sync();
+    stamp("README");
+    stamp("fresh");
+    return seen;
+  };
+  std::vector<struct timespec> want = steps(plain);
+  std::vector<struct timespec> got = steps(mnt);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].tv_sec, want[i].tv_sec) << "stamp " << i;
+    EXPECT_EQ(got[i].tv_nsec, want[i].tv_nsec) << "stamp " << i;
+  }
+  unmount(mnt);
+  mount(repo, mnt);
+  for (const char* name : {"README", "fresh"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat((mnt + "/" + name).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mtim.tv_sec, kSet[1].tv_sec) << name << " after remount";
+    EXPECT_EQ(st.st_mtim.tv_nsec, kSet[1].tv_nsec) << name << " after remount";
+    EXPECT_EQ(st.st_atim.tv_sec, kSet[0].tv_sec) << name << " after remount";
+  }
+  EXPECT_EQ(readWhole(mnt + "/fresh").value_or("").size(), 10000u);
+}
+
 TEST_F(WriteTest, FullOverlayDiskGivesENOSPCAndKeepsEarlierData) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
   std::string repo = fixture("basic");
