@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
   mount->add_flag("--foreground,-f", mountArgs.foreground, "serve in this process");
   mount->add_flag("--allow-other", mountArgs.allowOther, "let other users enter the mount");
   mount->add_flag("--debug-fuse", mountArgs.debugFuse, "log every FUSE request (libfuse -d)");
+  mount->add_flag("--writeback-cache", mountArgs.writebackCache,
+                  "gather writes in the kernel's page cache (docs/ARCHITECTURE.md: what close "
+                  "guarantees then)");
   mount->add_option("--log-level", mountArgs.logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   mount->add_option("--blob-cache-mb", mountArgs.blobCacheMb,
@@ -68,13 +71,11 @@ int main(int argc, char** argv) {
   mount->add_option("--tree-cache-mb", mountArgs.treeCacheMb,
                     "memory for directory listings in the daemon (default 64)");
   const std::vector<std::string> kCacheFeatures = {"keep-cache", "cache-readdir", "readdirplus",
-                                                   "timeouts", "zero-message-open",
-                                                   "writeback-cache"};
+                                                   "timeouts", "zero-message-open"};
   mount
       ->add_option("--no-kernel-cache", mountArgs.noKernelCache,
                    "turn off a kernel caching feature, for benchmarks: keep-cache, "
-                   "cache-readdir, readdirplus, timeouts, zero-message-open, writeback-cache "
-                   "(repeatable)")
+                   "cache-readdir, readdirplus, timeouts, zero-message-open (repeatable)")
       ->check(CLI::IsMember(kCacheFeatures))
       ->group("Benchmarking");
   mount->add_option("REPO", mountArgs.repository)->required();
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
   daemon->add_option("--log-level", mountArgs.logLevel);
   daemon->add_flag("--allow-other", mountArgs.allowOther);
   daemon->add_flag("--debug-fuse", mountArgs.debugFuse);
+  daemon->add_flag("--writeback-cache", mountArgs.writebackCache);
   daemon->add_flag("--read-only", mountArgs.readOnly);
   daemon->add_option("--blob-cache-mb", mountArgs.blobCacheMb);
   daemon->add_option("--tree-cache-mb", mountArgs.treeCacheMb);

@@ -121,6 +121,7 @@ daemon::DaemonOptions daemonOptions(const MountArgs& args, const daemon::ClientC
   options.allowOther = args.allowOther;
   options.debugFuse = args.debugFuse;
   options.readOnly = args.readOnly;
+  options.writebackCache = args.writebackCache;
   options.blobCacheBytes = args.blobCacheMb << 20;
   options.treeCacheBytes = args.treeCacheMb << 20;
   for (const auto& feature : args.noKernelCache) {
@@ -129,7 +130,6 @@ daemon::DaemonOptions daemonOptions(const MountArgs& args, const daemon::ClientC
     if (feature == "readdirplus") options.readdirplus = false;
     if (feature == "timeouts") options.cacheTimeout = 1;
     if (feature == "zero-message-open") options.zeroMessageOpen = false;
-    if (feature == "writeback-cache") options.writebackCache = false;
   }
   return options;
 }
@@ -141,6 +141,7 @@ std::vector<std::string> daemonArguments(const MountArgs& args) {
                                    "--tree-cache-mb", std::to_string(args.treeCacheMb)};
   if (args.allowOther) argv.push_back("--allow-other");
   if (args.debugFuse) argv.push_back("--debug-fuse");
+  if (args.writebackCache) argv.push_back("--writeback-cache");
   if (args.readOnly) argv.push_back("--read-only");
   for (const auto& f : args.noKernelCache) {
     argv.push_back("--no-kernel-cache");

@@ -15,6 +15,7 @@ struct MountArgs {
   bool foreground = false;
   bool allowOther = false;
   bool debugFuse = false;
+  bool writebackCache = false;
   std::string logLevel = "info";
   size_t blobCacheMb = 256;
   size_t treeCacheMb = 64;

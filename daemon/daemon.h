@@ -23,7 +23,7 @@ struct DaemonOptions {
   bool cacheReaddir = true;
   bool readdirplus = true;
   bool zeroMessageOpen = true;
-  bool writebackCache = true;
+  bool writebackCache = false;  // --writeback-cache
   // No overlay: every change answers EROFS, and the superblock is read-only
   // (the kernel then need not refresh atime after reads).
   bool readOnly = false;

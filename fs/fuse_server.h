@@ -44,8 +44,9 @@ struct MountOptions {
   // blocks: at the latest when the file is closed, fsynced, or its times,
   // mode or owner are set (see "What close guarantees" in
   // docs/ARCHITECTURE.md). The kernel then owns the size, mtime and ctime of
-  // a regular file it holds, and sends its mtime in a setattr.
-  bool writebackCache = true;
+  // a regular file it holds, and sends its mtime in a setattr. Off unless
+  // asked for (`hgvfs mount --writeback-cache`).
+  bool writebackCache = false;
   // Mount read-only (MS_RDONLY): the kernel refuses writes itself and does
   // not invalidate atime after every read (one GETATTR per file saved).
   bool readOnly = false;

@@ -263,8 +263,8 @@ TEST_F(WriteTest, KilledDaemonLosesNothingThatWasClosed) {
 }
 
 // What close and fsync guarantee (docs/ARCHITECTURE.md, "What close
-// guarantees"), with the kernel's writeback cache (the default) and
-// without it: SIGKILL the daemon while files are written in several
+// guarantees"), with the kernel's writeback cache (--writeback-cache) and
+// without it (the default): SIGKILL the daemon while files are written in several
 // unaligned pieces, appended to and closed, one more is fsynced and left
 // open; after mounting again every closed file is there, whole, with the
 // mtime stat showed after its close, and the fsynced bytes are there.
@@ -385,9 +385,8 @@ TEST_P(KilledDaemonTest, ClosedFilesAreWholeWithTheirMtimeAndFsyncedBytesStay) {
 
 INSTANTIATE_TEST_SUITE_P(
     WritebackCache, KilledDaemonTest,
-    ::testing::Values(std::vector<std::string>{},
-                      std::vector<std::string>{"--no-kernel-cache", "writeback-cache"}),
-    [](const auto& info) { return info.param.empty() ? "On" : "Off"; });
+    ::testing::Values(std::vector<std::string>{"--writeback-cache"}, std::vector<std::string>{}),
+    [](const auto& info) { return info.param.empty() ? "Off" : "On"; });
 
 // utime() after buffered writes: the time set sticks, in the mount and
 // after remounting, whether the file was still open (its pages dirty) or
@@ -395,9 +394,12 @@ INSTANTIATE_TEST_SUITE_P(
 // replace it (`hg diff` prints it; tests/integration/hg_commands.py copies
 // mtimes this way). The same steps on a plain directory give the same
 // times.
-TEST_F(WriteTest, TimesSetAfterBufferedWritesStick) {
+class TimesTest : public WriteTest, public ::testing::WithParamInterface<std::vector<std::string>> {
+};
+
+TEST_P(TimesTest, TimesSetAfterBufferedWritesStick) {
   std::string repo = fixture("basic");
-  std::string mnt = mount(repo, path("mnt"));
+  std::string mnt = mount(repo, path("mnt"), {}, GetParam());
   std::string plain = plainCopy(repo, "tip");
   const struct timespec kSet[2] = {{1600000000, 123456789}, {1600000000, 987654321}};
   auto steps = [&](const std::string& root) -> std::vector<struct timespec> {
@@ -442,7 +444,7 @@ TEST_F(WriteTest, TimesSetAfterBufferedWritesStick) {
     EXPECT_EQ(got[i].tv_nsec, want[i].tv_nsec) << "stamp " << i;
   }
   unmount(mnt);
-  mount(repo, mnt);
+  mount(repo, mnt, {}, GetParam());
   for (const char* name : {"README", "fresh"}) {
     struct stat st {};
     ASSERT_EQ(::stat((mnt + "/" + name).c_str(), &st), 0);
@@ -452,6 +454,11 @@ TEST_F(WriteTest, TimesSetAfterBufferedWritesStick) {
   }
   EXPECT_EQ(readWhole(mnt + "/fresh").value_or("").size(), 10000u);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    WritebackCache, TimesTest,
+    ::testing::Values(std::vector<std::string>{"--writeback-cache"}, std::vector<std::string>{}),
+    [](const auto& info) { return info.param.empty() ? "Off" : "On"; });
 
 TEST_F(WriteTest, FullOverlayDiskGivesENOSPCAndKeepsEarlierData) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
