@@ -363,10 +363,8 @@ struct FuseOps {
   // Every write request was copied into the overlay file before it was
   // answered, and on close the kernel sends the file's dirty pages (and, with
   // the writeback cache, its mtime) and waits for the answers before it
-  // would send FLUSH: there is nothing left to do here. ENOSYS makes the
-  // kernel stop sending FLUSH at all (it still writes the pages back on
-  // close), which saves a round trip per close.
-  static void flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, ENOSYS); }
+  // sends FLUSH: there is nothing left to do here.
+  static void flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
   static void release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
   static void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
