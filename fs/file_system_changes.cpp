@@ -351,6 +351,22 @@ Status FileSystem::setFileAttributes(InodeNumber ino, const AttrChange& attrs, u
   bool empty = attrs.size && *attrs.size == 0;
   HG_ASSIGN_OR_RETURN(std::shared_ptr<OverlayFile> file, materializeFile(ino, empty));
   ChangeMark mark(*this);
+  // Size and times under the file's mtime lock (kernel_mtime.h; a leaf, so
+  // never held while the namespace lock is taken below). When the kernel
+  // owns mtimes it sends a truncation's mtime along; without one, a
+  // truncation keeps the mtime it found.
+  if (attrs.size) {
+    std::unique_lock<std::mutex> held = kernelMtime_.lockForTimes(ino);
+    struct stat before {};
+    bool keep = held.owns_lock() && !attrs.mtime && ::fstat(file->fd(), &before) == 0;
+    if (::ftruncate(file->fd(), static_cast<off_t>(*attrs.size)) != 0) {
+      return sysError("cannot truncate overlay file");
+    }
+    if (keep) {
+      const struct timespec times[2] = {{0, UTIME_OMIT}, before.st_mtim};
+      (void)::futimens(file->fd(), times);
+    }
+  }
   if (attrs.mode || attrs.uid || attrs.gid) {
     {
       FileReaper reaper(remover_);
@@ -362,25 +378,11 @@ Status FileSystem::setFileAttributes(InodeNumber ino, const AttrChange& attrs, u
     // The overlay file's ctime is the file's ctime.
     (void)::fchmod(file->fd(), 0600);
   }
-  // Size and times under the file's mtime lock (kernel_mtime.h; a leaf,
-  // so after the namespace lock above was let go). When the kernel owns
-  // mtimes it sends a truncation's mtime along; without one, a truncation
-  // keeps the mtime it found.
-  std::unique_lock<std::mutex> held = kernelMtime_.lockForTimes(ino);
-  struct timespec mtime = attrs.mtime ? *attrs.mtime : timespec{0, UTIME_OMIT};
-  if (attrs.size) {
-    struct stat before {};
-    if (held.owns_lock() && !attrs.mtime && ::fstat(file->fd(), &before) == 0) {
-      mtime = before.st_mtim;
-    }
-    if (::ftruncate(file->fd(), static_cast<off_t>(*attrs.size)) != 0) {
-      return sysError("cannot truncate overlay file");
-    }
-  }
-  if (attrs.atime || mtime.tv_nsec != UTIME_OMIT) {
+  if (attrs.atime || attrs.mtime) {
+    std::unique_lock<std::mutex> held = kernelMtime_.lockForTimes(ino);
     struct timespec times[2];
     times[0] = attrs.atime ? *attrs.atime : timespec{0, UTIME_OMIT};
-    times[1] = mtime;
+    times[1] = attrs.mtime ? *attrs.mtime : timespec{0, UTIME_OMIT};
     if (::futimens(file->fd(), times) != 0) return sysError("cannot set times");
   }
   return okStatus();
