@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "cli/debug_commands.h"
+#include "cli/doctor_command.h"
 #include "cli/mount_commands.h"
 #include "cli/status_command.h"
 
@@ -90,6 +91,13 @@ int main(int argc, char** argv) {
 
   auto* list = app.add_subcommand("list", "List clients: mount point, state, repository, revision");
   list->callback([&] { exitCode = hgvfs::cli::listCommand(); });
+
+  hgvfs::cli::DoctorArgs doctorArgs;
+  auto* doctor = app.add_subcommand(
+      "doctor", "Check clients (dead mounts, overlays, .hg, caches) and with --fix repair them");
+  doctor->add_flag("--fix", doctorArgs.fix, "repair what can be repaired without losing anything");
+  doctor->add_option("MOUNT", doctorArgs.mountPoint, "the mount point to check (default: every client)");
+  doctor->callback([&] { exitCode = hgvfs::cli::doctorCommand(doctorArgs); });
 
   std::string clientDir;
   int readyFd = -1;

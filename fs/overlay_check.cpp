@@ -72,11 +72,16 @@ Status moveToLostFound(const std::string& from, const std::string& lostFound,
 
 const char* findingKindName(OverlayFinding::Kind kind) {
   switch (kind) {
-    case OverlayFinding::Kind::kCorruptRecord: return "corrupt overlay record";
-    case OverlayFinding::Kind::kRecordWithoutFile: return "overlay record without its file";
-    case OverlayFinding::Kind::kFileWithoutRecord: return "overlay file without a record";
-    case OverlayFinding::Kind::kBrokenParentChain: return "broken overlay parent chain";
-    case OverlayFinding::Kind::kInodeMarkTooLow: return "overlay inode mark too low";
+    case OverlayFinding::Kind::kCorruptRecord:
+      return "corrupt overlay record";
+    case OverlayFinding::Kind::kRecordWithoutFile:
+      return "overlay record without its file";
+    case OverlayFinding::Kind::kFileWithoutRecord:
+      return "overlay file without a record";
+    case OverlayFinding::Kind::kBrokenParentChain:
+      return "broken overlay parent chain";
+    case OverlayFinding::Kind::kInodeMarkTooLow:
+      return "overlay inode mark too low";
   }
   return "overlay problem";
 }
@@ -210,8 +215,8 @@ Result<std::vector<OverlayFinding>> Overlay::examine(bool fix, const std::string
       ++files;
     }
     found(OverlayFinding::Kind::kBrokenParentChain,
-          "directory record " + std::to_string(dir) + " (" +
-              std::to_string(decoded[dir].size()) + " entries) is not reached from the root",
+          "directory record " + std::to_string(dir) + " (" + std::to_string(decoded[dir].size()) +
+              " entries) is not reached from the root",
           "remove the record" +
               (files ? ", moving its " + std::to_string(files) + " changed files to " + lostFound
                      : std::string()));

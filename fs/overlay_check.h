@@ -32,15 +32,15 @@ namespace hgvfs::fs {
 
 struct OverlayFinding {
   enum class Kind {
-    kCorruptRecord,        // a record that does not decode
-    kRecordWithoutFile,    // a materialized entry whose file or directory record is gone
-    kFileWithoutRecord,    // an overlay file no reachable entry names
-    kBrokenParentChain,    // a directory record unreachable, or reached twice
-    kInodeMarkTooLow,      // the inode mark at or below a number in use
+    kCorruptRecord,      // a record that does not decode
+    kRecordWithoutFile,  // a materialized entry whose file or directory record is gone
+    kFileWithoutRecord,  // an overlay file no reachable entry names
+    kBrokenParentChain,  // a directory record unreachable, or reached twice
+    kInodeMarkTooLow,    // the inode mark at or below a number in use
   };
   Kind kind;
-  std::string what;   // one line: what is wrong and where
-  std::string fix;    // one line: what the repair does (or did)
+  std::string what;  // one line: what is wrong and where
+  std::string fix;   // one line: what the repair does (or did)
   bool fixed = false;
 };
 
