@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -21,6 +22,7 @@
 
 #include "base/hgrc.h"
 #include "base/io.h"
+#include "base/mountinfo.h"
 #include "cli/mount_commands.h"
 #include "control/client.h"
 #include "control/protocol.h"
@@ -73,6 +75,13 @@ std::optional<std::pair<hg::Node, hg::Node>> dirstateParents(const std::string& 
   if (data->size() < 2 * hg::Node::kSize) return std::nullopt;
   return std::make_pair(hg::Node::fromRaw(data->data()),
                         hg::Node::fromRaw(data->data() + hg::Node::kSize));
+}
+
+// A mount whose daemon is gone: statfs always reaches the daemon (stat may
+// be answered from the kernel's cache).
+bool isDead(const std::string& mountPoint) {
+  struct statfs sfs;
+  return ::statfs(mountPoint.c_str(), &sfs) != 0 && (errno == ENOTCONN || errno == ECONNABORTED);
 }
 
 class ClientDoctor {
@@ -292,6 +301,8 @@ class ClientDoctor {
     MountArgs args;
     args.repository = c_.repository;
     args.mountPoint = c_.mountPoint;
+    // Only a writable client has a .hg (a read-only one has no overlay).
+    args.readOnly = !exists(dotHg() + "/dirstate");
     std::fflush(stdout);
     if (mountCommand(args) != 0) {
       dead.failure = "unmounted, but mounting again failed (see above)";
@@ -335,38 +346,74 @@ class ClientDoctor {
   std::vector<Finding> findings_;
 };
 
+// A dead hgvfs mount no client of this $HGVFS_HOME owns (its client
+// directory was removed): nothing to mount again, only to unmount.
+std::optional<Finding> checkMountWithoutClient(const std::string& mountPoint, bool fix) {
+  if (!isHgvfsMountAt(mountPoint) || !isDead(mountPoint)) return std::nullopt;
+  Finding f{"dead mount with no client in " + daemon::hgvfsHome(), "unmount it", "", false, {}};
+  if (fix) {
+    bool lazy = false;
+    std::string why = unmountAt(mountPoint, &lazy);
+    f.fixed = why.empty();
+    f.failure = why;
+  }
+  return f;
+}
+
 }  // namespace
 
 int doctorCommand(const DoctorArgs& args) {
+  // Each repair is one line of the report; the layers' own log lines
+  // would say it twice.
+  spdlog::set_level(spdlog::level::err);
   std::vector<daemon::ClientConfig> clients;
+  std::vector<std::pair<std::string, Finding>> unowned;
+  auto checkUnowned = [&](const std::string& mountPoint) {
+    if (auto f = checkMountWithoutClient(mountPoint, args.fix)) {
+      unowned.emplace_back(mountPoint, std::move(*f));
+    }
+  };
   if (args.mountPoint.empty()) {
     clients = daemon::listClients();
+    for (const auto& m : readMountInfo()) {
+      if (m.fsType != "fuse.hgvfs") continue;
+      if (!daemon::readClientConfig(daemon::clientDirectoryFor(m.mountPoint)).ok()) {
+        checkUnowned(m.mountPoint);
+      }
+    }
   } else {
     std::string mountPoint = mountPointPath(args.mountPoint);
     auto client = daemon::readClientConfig(daemon::clientDirectoryFor(mountPoint));
-    if (!client.ok()) {
-      std::fprintf(stderr, "hgvfs: no hgvfs client for %s (see hgvfs list)\n", mountPoint.c_str());
-      return 1;
+    if (client.ok()) {
+      clients.push_back(*client);
+    } else {
+      checkUnowned(mountPoint);
+      if (unowned.empty()) {
+        std::fprintf(stderr, "hgvfs: no hgvfs client for %s (see hgvfs list)\n",
+                     mountPoint.c_str());
+        return 1;
+      }
     }
-    clients.push_back(*client);
   }
   size_t problems = 0, fixed = 0;
-  for (const auto& client : clients) {
-    for (const auto& f : ClientDoctor(client, args.fix).run()) {
-      ++problems;
-      std::string outcome;
-      if (f.fixed) {
-        ++fixed;
-        outcome = "fixed: " + f.fix;
-      } else if (f.fix.empty()) {
-        outcome = "--fix: nothing" + (f.hint.empty() ? "" : " (" + f.hint + ")");
-      } else if (args.fix) {
-        outcome = "not fixed: " + (f.failure.empty() ? "unknown reason" : f.failure);
-      } else {
-        outcome = "--fix: " + f.fix;
-      }
-      std::printf("%s: %s; %s\n", client.mountPoint.c_str(), f.what.c_str(), outcome.c_str());
+  auto print = [&](const std::string& where, const Finding& f) {
+    ++problems;
+    std::string outcome;
+    if (f.fixed) {
+      ++fixed;
+      outcome = "fixed: " + f.fix;
+    } else if (f.fix.empty()) {
+      outcome = "--fix: nothing" + (f.hint.empty() ? "" : " (" + f.hint + ")");
+    } else if (args.fix) {
+      outcome = "not fixed: " + (f.failure.empty() ? "unknown reason" : f.failure);
+    } else {
+      outcome = "--fix: " + f.fix;
     }
+    std::printf("%s: %s; %s\n", where.c_str(), f.what.c_str(), outcome.c_str());
+  };
+  for (const auto& [where, f] : unowned) print(where, f);
+  for (const auto& client : clients) {
+    for (const auto& f : ClientDoctor(client, args.fix).run()) print(client.mountPoint, f);
   }
   if (problems == 0) {
     std::printf("no problems found (%zu client%s checked)\n", clients.size(),

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -201,7 +202,11 @@ Result<std::vector<OverlayFinding>> Overlay::examine(bool fix, const std::string
 
   // 4. Directory records the root does not reach: their changed files go
   // to lost+found under the directory's number and their own names.
-  std::vector<std::pair<std::string, std::string>> moves;  // from, lost+found name
+  struct Move {
+    std::string from, name;  // the overlay file, its name in lost+found
+    size_t finding;          // the finding it repairs, or SIZE_MAX for a directory's
+  };
+  std::vector<Move> moves;
   std::set<uint64_t> moving;
   for (const auto& [dir, raw] : dirs) {
     if (reached.count(dir)) continue;
@@ -211,7 +216,7 @@ Result<std::vector<OverlayFinding>> Overlay::examine(bool fix, const std::string
       if (::access(filePath(entry.ino).c_str(), F_OK) != 0 || !moving.insert(entry.ino).second) {
         continue;
       }
-      moves.emplace_back(filePath(entry.ino), hex16(dir) + "-" + std::string(name));
+      moves.push_back({filePath(entry.ino), hex16(dir) + "-" + std::string(name), SIZE_MAX});
       ++files;
     }
     found(OverlayFinding::Kind::kBrokenParentChain,
@@ -239,9 +244,9 @@ Result<std::vector<OverlayFinding>> Overlay::examine(bool fix, const std::string
         maxUsed = std::max(maxUsed, ino);
         if (!tmp && (named.count(ino) || moving.count(ino))) continue;
         found(OverlayFinding::Kind::kFileWithoutRecord,
-              "overlay file " + subdir + "/" + name + " is named by no entry",
+              subdir + "/" + name + " is named by no entry",
               "move it to " + lostFound + "/" + name);
-        moves.emplace_back(subdir + "/" + name, name);
+        moves.push_back({subdir + "/" + name, name, findings.size() - 1});
       }
       ::closedir(d);
     }
@@ -260,10 +265,11 @@ Result<std::vector<OverlayFinding>> Overlay::examine(bool fix, const std::string
   if (!fix || findings.empty()) return findings;
   // Files first: a crash after a move and before the commit leaves a record
   // without its file, which the next examine() reports; nothing is lost.
-  for (const auto& [from, name] : moves) {
+  for (const auto& move : moves) {
     std::string to;
-    HG_RETURN_IF_ERROR(moveToLostFound(from, lostFound, name, &to));
-    log().warn("overlay repair: moved {} to {}", from, to);
+    HG_RETURN_IF_ERROR(moveToLostFound(move.from, lostFound, move.name, &to));
+    log().warn("overlay repair: moved {} to {}", move.from, to);
+    if (move.finding != SIZE_MAX) findings[move.finding].fix = "moved it to " + to;
   }
   if (!repairs.empty()) HG_RETURN_IF_ERROR(commit(repairs));
   if (markLow) HG_RETURN_IF_ERROR(reserveInodes(maxUsed + 1));

@@ -15,7 +15,8 @@
 # bytes in lost+found); an interrupted update (.hg/updatestate: found, --fix
 # runs hg update); the dirstate's parent moved with `hg debugsetparents` in
 # an unchanged mount (found, exit 1 even with --fix); the repository moved
-# away (found).
+# away (found); a dead mount whose client directory was removed (found,
+# --fix unmounts it).
 
 set -u
 set -o pipefail
@@ -219,6 +220,19 @@ expect_out "the repository cannot be opened" "repository moved"
 mv "$WORK/moved" "$repo"
 doctor "$M2"
 expect_rc 0 "repository back"
+
+# 9. A dead mount whose client directory is gone: only unmounted.
+"$HGVFS" mount "$repo" "$M2" >/dev/null || fail "mount for the clientless dead mount"
+C2=$(client_dir "$M2")
+kill -9 "$(cat "$C2/daemon.pid")"
+for _ in $(seq 100); do stat -f "$M2" >/dev/null 2>&1 || break; sleep 0.05; done
+rm -rf "$C2"
+doctor
+expect_rc 1 "dead mount without a client"
+expect_out "^$M2: dead mount with no client in .*; --fix: unmount it" "dead mount without a client"
+doctor --fix
+expect_rc 0 "dead mount without a client --fix"
+if is_mounted "$M2"; then fail "the clientless dead mount is still mounted"; else ok; fi
 
 # A mount point that is no client is an error, one line.
 doctor "$WORK"
