@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
   auto* doctor = app.add_subcommand(
       "doctor", "Check clients (dead mounts, overlays, .hg, caches) and with --fix repair them");
   doctor->add_flag("--fix", doctorArgs.fix, "repair what can be repaired without losing anything");
-  doctor->add_option("MOUNT", doctorArgs.mountPoint, "the mount point to check (default: every client)");
+  doctor->add_option("MOUNT", doctorArgs.mountPoint,
+                     "the mount point to check (default: every client)");
   doctor->callback([&] { exitCode = hgvfs::cli::doctorCommand(doctorArgs); });
 
   std::string clientDir;

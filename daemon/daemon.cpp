@@ -164,8 +164,8 @@ Status ensureDotHg(const std::string& dir, const hg::Repository& repo, hg::Revis
   needs.insert(kDirstateRequirement);
   HG_RETURN_IF_ERROR(writeRequires(dir + "/requires", needs));
   HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/sharedpath", repo.sharedDotHg()));
-  std::string hgrc = "# Written by hgvfs mount: status comes from the hgvfs daemon.\n" +
-                     mountHgrcLines(socket);
+  std::string hgrc =
+      "# Written by hgvfs mount: status comes from the hgvfs daemon.\n" + mountHgrcLines(socket);
   HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/hgrc", hgrc));
   hg::Node p1 = repo.changelog().revlog().node(rev);
   Bytes out;
