@@ -375,8 +375,11 @@ int doctorCommand(const DoctorArgs& args) {
   };
   if (args.mountPoint.empty()) {
     clients = daemon::listClients();
+    const std::string ownSource = "hgvfs:" + daemon::hgvfsHome() + "/";
     for (const auto& m : readMountInfo()) {
       if (m.fsType != "fuse.hgvfs") continue;
+      // Another $HGVFS_HOME's mount is that home's to check.
+      if (m.source != "hgvfs" && m.source.rfind(ownSource, 0) != 0) continue;
       if (!daemon::readClientConfig(daemon::clientDirectoryFor(m.mountPoint)).ok()) {
         checkUnowned(m.mountPoint);
       }

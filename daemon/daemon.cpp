@@ -267,6 +267,13 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
 
   fs::MountOptions mountOptions;
   mountOptions.mountPoint = client.mountPoint;
+  // The mount's source names its client, so `hgvfs doctor` can tell the
+  // mounts of its own $HGVFS_HOME from another home's. The option string
+  // cannot carry a comma, and mountinfo escapes blanks: such names stay
+  // plain "hgvfs".
+  if (client.directory.find_first_of(", \t\n\\") == std::string::npos) {
+    mountOptions.fsName = "hgvfs:" + client.directory;
+  }
   mountOptions.allowOther = options.allowOther;
   mountOptions.debugFuse = options.debugFuse;
   mountOptions.keepCache = options.keepCache;

@@ -227,6 +227,12 @@ C2=$(client_dir "$M2")
 kill -9 "$(cat "$C2/daemon.pid")"
 for _ in $(seq 100); do stat -f "$M2" >/dev/null 2>&1 || break; sleep 0.05; done
 rm -rf "$C2"
+# Another home's doctor leaves it alone: it is that home's mount.
+out=$(HGVFS_HOME=$WORK/otherhome "$HGVFS" doctor 2>&1)
+rc=$?
+if [ $rc = 0 ] && ! grep -qF "$M2" <<<"$out"; then ok; else
+  fail "another home's doctor reported the mount (exit $rc): $out"
+fi
 doctor
 expect_rc 1 "dead mount without a client"
 expect_out "^$M2: dead mount with no client in .*; --fix: unmount it" "dead mount without a client"
