@@ -6,6 +6,7 @@
 
 #include "cli/debug_commands.h"
 #include "cli/mount_commands.h"
+#include "cli/stats_command.h"
 #include "cli/status_command.h"
 
 int main(int argc, char** argv) {
@@ -90,6 +91,12 @@ int main(int argc, char** argv) {
 
   auto* list = app.add_subcommand("list", "List clients: mount point, state, repository, revision");
   list->callback([&] { exitCode = hgvfs::cli::listCommand(); });
+
+  hgvfs::cli::StatsArgs statsArgs;
+  auto* stats = app.add_subcommand("stats", "Show what a mount holds and what it served");
+  stats->add_option("-T,--template", statsArgs.template_, "json: one JSON object for tools");
+  stats->add_option("MOUNT", statsArgs.mount, "the mount (default: the one around .)");
+  stats->callback([&] { exitCode = hgvfs::cli::statsCommand(statsArgs); });
 
   std::string clientDir;
   int readyFd = -1;

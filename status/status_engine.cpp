@@ -10,6 +10,7 @@
 #include "hgbridge/repository.h"
 #include "hgbridge/revision_names.h"
 #include "status/copy_tracing.h"
+#include "status/mount_stats.h"
 #include "status/log.h"
 #include "store/tree_diff.h"
 
@@ -355,6 +356,12 @@ Result<control::RevisionDiffReply> StatusEngine::revisionDiff(
       reply.entries.push_back(std::move(pair));
     }
   }
+  return reply;
+}
+
+Result<control::StatsReply> StatusEngine::stats(const control::StatsRequest&) {
+  control::StatsReply reply;
+  reply.stats = mountStats(fs_, *objects_);
   return reply;
 }
 
