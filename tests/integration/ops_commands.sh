@@ -119,8 +119,9 @@ check "stats -T xml is refused" [ $? -ne 0 -a -n "$err" ]
 help=$("$HGVFS" --help)
 check "hgvfs --help exits 0" [ $? -eq 0 ]
 check "hgvfs --help starts with the program's name" grep -q '^hgvfs ' <<<"$(head -1 <<<"$help")"
+check "hgvfs --help has one line per option" grep -qE '^ -h --help +display help and exit$' <<<"$help"
 for sub in mount stats unmount list status; do
-  check "--help lists $sub" grep -qE "^ +$sub " <<<"$help"
+  check "--help lists $sub" grep -qE "^ +$sub[ ,]" <<<"$help"
   sh=$("$HGVFS" $sub --help 2>&1)
   check "hgvfs $sub --help exits 0" [ $? -eq 0 ]
   check "hgvfs $sub --help names the program and command" grep -q "^hgvfs $sub" <<<"$sh"
@@ -128,8 +129,14 @@ done
 check "hgvfs mount --help has examples" grep -q "^examples:" <<<"$("$HGVFS" mount --help)"
 out=$("$HGVFS" 2>&1)
 rc=$?
-check "hgvfs with no command exits 255 ($rc)" [ $rc -eq 255 ]
-check "hgvfs with no command names the program" grep -q "hgvfs" <<<"$out"
+check "hgvfs with no command shows the help and exits 0, as hg does ($rc)" [ $rc -eq 0 ]
+check "hgvfs with no command shows the program's synopsis" [ "$(head -1 <<<"$out")" = "hgvfs COMMAND [OPTION]..." ]
+check "hgvfs with no command lists the commands" grep -q "^commands:" <<<"$out"
+err=$("$HGVFS" debug 2>&1)
+rc=$?
+check "hgvfs debug without its command exits 255 ($rc)" [ $rc -eq 255 ]
+check "hgvfs debug without its command is one line ($err)" \
+  [ "$err" = "hgvfs debug: a command is required (see 'hgvfs debug --help')" ]
 err=$("$HGVFS" mount --no-such-option 2>&1)
 rc=$?
 check "an unknown option exits 255 ($rc)" [ $rc -eq 255 ]
