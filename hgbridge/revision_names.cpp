@@ -286,6 +286,11 @@ Result<ResolvedRevision> askHg(const Repository& repo, ByteView spec) {
     std::string line = ran->err.substr(0, ran->err.find('\n'));
     if (line.rfind("abort: ", 0) == 0) line.erase(0, 7);
     if (line.empty()) line = "hg log -r " + quoted + " failed";
+    // A name with '-' that names nothing is split by hg's revset parser
+    // ("unknown revision 'no'"); the user meant the whole name.
+    if (isPlainSymbol(spec) && line.rfind("unknown revision '", 0) == 0) {
+      line = "unknown revision " + quoted;
+    }
     return notFound(line);
   }
   std::string out = ran->out;
