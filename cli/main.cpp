@@ -6,6 +6,7 @@
 
 #include "cli/debug_commands.h"
 #include "cli/help.h"
+#include "cli/doctor_command.h"
 #include "cli/mount_commands.h"
 #include "cli/stats_command.h"
 #include "cli/status_command.h"
@@ -106,6 +107,12 @@ int main(int argc, char** argv) {
       ->type_name("TEMPLATE");
   stats->add_option("MOUNT", statsArgs.mount, "the mount (default: the one around .)");
   stats->callback([&] { exitCode = hgvfs::cli::statsCommand(statsArgs); });
+  hgvfs::cli::DoctorArgs doctorArgs;
+  auto* doctor = app.add_subcommand(
+      "doctor", "Check clients (dead mounts, overlays, .hg, caches) and with --fix repair them");
+  doctor->add_flag("--fix", doctorArgs.fix, "repair what can be repaired without losing anything");
+  doctor->add_option("MOUNT", doctorArgs.mountPoint, "the mount point to check (default: every client)");
+  doctor->callback([&] { exitCode = hgvfs::cli::doctorCommand(doctorArgs); });
 
   std::string clientDir;
   int readyFd = -1;
@@ -150,6 +157,13 @@ int main(int argc, char** argv) {
                  {"hgvfs unmount ~/mnt/project"});
   setHelpDetails("list", "One line per client: mount point, state, repository, revision.",
                  {"hgvfs list"});
+  setHelpDetails("doctor",
+                 "Checks every client (or MOUNT): dead mounts, overlays left inconsistent by a "
+                 "crash, the mount's .hg (extension, interrupted update, parents), caches that "
+                 "cannot be opened, and repositories that moved. One line per finding; the exit "
+                 "code is nonzero while something is wrong. --fix repairs what it can without "
+                 "losing anything (unnamed overlay bytes go to the client's lost+found).",
+                 {"hgvfs doctor", "hgvfs doctor ~/mnt/project --fix"});
   setHelpDetails(
       "stats",
       "Asks the daemon of MOUNT (default: the mount around the current directory) what it "

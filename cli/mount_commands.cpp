@@ -359,4 +359,8 @@ int listCommand() {
   return 0;
 }
 
+std::string mountPointPath(const std::string& path) { return absolutePath(path); }
+bool isHgvfsMountAt(const std::string& path) { return isHgvfsMount(path); }
+std::string unmountAt(const std::string& path, bool* lazy) { return detach(path, lazy); }
+
 }  // namespace hgvfs::cli

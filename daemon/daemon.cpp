@@ -164,12 +164,8 @@ Status ensureDotHg(const std::string& dir, const hg::Repository& repo, hg::Revis
   needs.insert(kDirstateRequirement);
   HG_RETURN_IF_ERROR(writeRequires(dir + "/requires", needs));
   HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/sharedpath", repo.sharedDotHg()));
-  std::string hgrc =
-      "# Written by hgvfs mount: status comes from the hgvfs daemon.\n"
-      "[extensions]\nhgvfs = " HGVFS_HGEXT_PATH
-      "\n"
-      "[hgvfs]\nsocket = " +
-      socket + "\n";
+  std::string hgrc = "# Written by hgvfs mount: status comes from the hgvfs daemon.\n" +
+                     mountHgrcLines(socket);
   HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/hgrc", hgrc));
   hg::Node p1 = repo.changelog().revlog().node(rev);
   Bytes out;
@@ -195,6 +191,12 @@ void raiseFileLimit() {
 }
 
 }  // namespace
+
+std::string hgvfsExtensionPath() { return HGVFS_HGEXT_PATH; }
+
+std::string mountHgrcLines(const std::string& socket) {
+  return "[extensions]\nhgvfs = " + hgvfsExtensionPath() + "\n[hgvfs]\nsocket = " + socket + "\n";
+}
 
 int runDaemon(const DaemonOptions& options, int readyFd) {
   // FUSE requests run on many short-lived threads; one malloc arena per

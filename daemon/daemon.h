@@ -34,4 +34,10 @@ struct DaemonOptions {
 // written and the fd closed. `readyFd` may be -1.
 int runDaemon(const DaemonOptions& options, int readyFd);
 
+// The Mercurial extension the mount's .hg/hgrc enables, and the lines that
+// enable it and name the daemon's socket, as `hgvfs mount` writes them
+// (`hgvfs doctor --fix` writes them again).
+std::string hgvfsExtensionPath();
+std::string mountHgrcLines(const std::string& socket);
+
 }  // namespace hgvfs::daemon

@@ -80,6 +80,7 @@
 
 #include "base/bytes.h"
 #include "base/result.h"
+#include "fs/overlay_check.h"
 #include "hgbridge/node.h"
 #include "store/lmdb_env.h"
 
@@ -198,6 +199,10 @@ class Overlay {
   // Walks every record reachable from the root (inode 1), removes what a
   // killed daemon left behind (see above) and reports what it did.
   Result<OverlayCheckReport> check();
+  // Reads every record and overlay file and reports each broken invariant;
+  // with `fix`, repairs them, moving user bytes to `lostFound` instead of
+  // deleting them (overlay_check.h).
+  Result<std::vector<OverlayFinding>> examine(bool fix, const std::string& lostFound);
 
   const std::string& directory() const { return directory_; }
 

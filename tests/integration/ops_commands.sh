@@ -120,7 +120,7 @@ help=$("$HGVFS" --help)
 check "hgvfs --help exits 0" [ $? -eq 0 ]
 check "hgvfs --help starts with the program's name" grep -q '^hgvfs ' <<<"$(head -1 <<<"$help")"
 check "hgvfs --help has one line per option" grep -qE '^ -h --help +display help and exit$' <<<"$help"
-for sub in mount stats unmount list status; do
+for sub in mount stats unmount list status doctor; do
   check "--help lists $sub" grep -qE "^ +$sub[ ,]" <<<"$help"
   sh=$("$HGVFS" $sub --help 2>&1)
   check "hgvfs $sub --help exits 0" [ $? -eq 0 ]
