@@ -5,13 +5,16 @@
 #include <algorithm>
 
 #include "cli/debug_commands.h"
+#include "cli/help.h"
 #include "cli/doctor_command.h"
 #include "cli/mount_commands.h"
+#include "cli/stats_command.h"
 #include "cli/status_command.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"hgvfs: a virtual filesystem for Mercurial working copies"};
-  app.set_version_flag("--version", std::string("hgvfs 0.1.0"));
+  CLI::App app{"a virtual filesystem for Mercurial working copies", "hgvfs"};
+  app.set_help_flag("-h,--help", "display help and exit");
+  app.set_version_flag("--version", std::string("hgvfs 0.1.0"), "output version information and exit");
   app.require_subcommand(1);
   int exitCode = 0;
 
@@ -49,25 +52,30 @@ int main(int argc, char** argv) {
 
   auto* readAll = debug->add_subcommand(
       "read-all", "Read every file of REV into memory and report the time taken");
-  readAll->add_option("--threads", threads, "worker threads (default: all cores)");
+  readAll->add_option("--threads", threads, "worker threads (default: all cores)")->type_name("N");
   readAll->add_option("REPO", repo)->required();
   readAll->add_option("REV", rev)->required();
   readAll->callback([&] { exitCode = hgvfs::cli::debugReadAll(repo, rev, threads); });
 
   hgvfs::cli::MountArgs mountArgs;
   auto* mount = app.add_subcommand("mount", "Mount a revision of a repository");
-  mount->add_option("--rev,-r", mountArgs.revision,
-                    "revision to mount (default: the client's revision if it exists, else tip)");
+  mount
+      ->add_option("--rev,-r", mountArgs.revision,
+                   "revision to mount (default: the client's revision if it exists, else tip)")
+      ->type_name("REV");
   mount->add_flag("--read-only", mountArgs.readOnly, "refuse every change (no overlay)");
   mount->add_flag("--foreground,-f", mountArgs.foreground, "serve in this process");
   mount->add_flag("--allow-other", mountArgs.allowOther, "let other users enter the mount");
   mount->add_flag("--debug-fuse", mountArgs.debugFuse, "log every FUSE request (libfuse -d)");
   mount->add_option("--log-level", mountArgs.logLevel, "trace, debug, info, warn, error")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->type_name("LEVEL");
   mount->add_option("--blob-cache-mb", mountArgs.blobCacheMb,
-                    "memory for file contents in the daemon (default 256)");
+                    "memory for file contents in the daemon (default 256)")
+      ->type_name("MB");
   mount->add_option("--tree-cache-mb", mountArgs.treeCacheMb,
-                    "memory for directory listings in the daemon (default 64)");
+                    "memory for directory listings in the daemon (default 64)")
+      ->type_name("MB");
   const std::vector<std::string> kCacheFeatures = {"keep-cache", "cache-readdir", "readdirplus",
                                                    "timeouts", "zero-message-open"};
   mount
@@ -75,6 +83,7 @@ int main(int argc, char** argv) {
                    "turn off a kernel caching feature, for benchmarks: keep-cache, "
                    "cache-readdir, readdirplus, timeouts, zero-message-open (repeatable)")
       ->check(CLI::IsMember(kCacheFeatures))
+      ->type_name("FEATURE")
       ->group("Benchmarking");
   mount->add_option("REPO", mountArgs.repository)->required();
   mount->add_option("MOUNTPOINT", mountArgs.mountPoint)->required();
@@ -92,6 +101,12 @@ int main(int argc, char** argv) {
   auto* list = app.add_subcommand("list", "List clients: mount point, state, repository, revision");
   list->callback([&] { exitCode = hgvfs::cli::listCommand(); });
 
+  hgvfs::cli::StatsArgs statsArgs;
+  auto* stats = app.add_subcommand("stats", "Show what a mount holds and what it served");
+  stats->add_option("-T,--template", statsArgs.template_, "json: one JSON object for tools")
+      ->type_name("TEMPLATE");
+  stats->add_option("MOUNT", statsArgs.mount, "the mount (default: the one around .)");
+  stats->callback([&] { exitCode = hgvfs::cli::statsCommand(statsArgs); });
   hgvfs::cli::DoctorArgs doctorArgs;
   auto* doctor = app.add_subcommand(
       "doctor", "Check clients (dead mounts, overlays, .hg, caches) and with --fix repair them");
@@ -115,11 +130,52 @@ int main(int argc, char** argv) {
   daemon->add_option("--no-kernel-cache", mountArgs.noKernelCache);
   daemon->callback([&] { exitCode = hgvfs::cli::daemonCommand(clientDir, readyFd, mountArgs); });
 
+  using hgvfs::cli::setHelpDetails;
+  setHelpDetails("",
+                 "Mounts a revision of a Mercurial repository as a working copy whose files are "
+                 "read from the repository when first touched. hg works in the mount as in a "
+                 "normal checkout.",
+                 {"hgvfs mount ~/src/project ~/mnt/project",
+                  "hgvfs mount --rev stable ~/src/project ~/mnt/stable",
+                  "cd ~/mnt/project && hgvfs status", "hgvfs stats ~/mnt/project",
+                  "hgvfs unmount ~/mnt/project"});
+  setHelpDetails(
+      "mount",
+      "Mounts revision REV of the repository at REPO on MOUNTPOINT, an empty directory, and "
+      "starts the daemon that serves it. The client (its overlay of changes and its .hg) is "
+      "kept across mounts, so a second mount of the same MOUNTPOINT finds the changes made "
+      "before.\n"
+      "REV is anything hg -r takes for one revision: a number, a hash or a prefix of one, "
+      "\".\" (the repository's working parent), a bookmark, a tag, a branch (its tip-most "
+      "open head), or a revset (resolved by hg log -r).",
+      {"hgvfs mount ~/src/project ~/mnt/project           # the client's revision, else tip",
+       "hgvfs mount -r @ ~/src/project ~/mnt/project      # the @ bookmark",
+       "hgvfs mount -r 'max(tagged())' ~/src/project ~/mnt/tagged",
+       "hgvfs mount --read-only -r 1.0 ~/src/project ~/mnt/release"});
+  setHelpDetails("unmount",
+                 "Unmounts MOUNTPOINT and stops its daemon. A busy mount is detached and goes "
+                 "away when its last open file closes. The client and its changes stay.",
+                 {"hgvfs unmount ~/mnt/project"});
+  setHelpDetails("list", "One line per client: mount point, state, repository, revision.",
+                 {"hgvfs list"});
+  setHelpDetails("doctor",
+                 "Checks every client (or MOUNT): dead mounts, overlays left inconsistent by a "
+                 "crash, the mount's .hg (extension, interrupted update, parents), caches that "
+                 "cannot be opened, and repositories that moved. One line per finding; the exit "
+                 "code is nonzero while something is wrong. --fix repairs what it can without "
+                 "losing anything (unnamed overlay bytes go to the client's lost+found).",
+                 {"hgvfs doctor", "hgvfs doctor ~/mnt/project --fix"});
+  setHelpDetails(
+      "stats",
+      "Asks the daemon of MOUNT (default: the mount around the current directory) what it "
+      "holds: inodes loaded and materialized, overlay size, the object cache with its hit "
+      "rates, and every kind of FUSE request served since the mount with its latency "
+      "percentiles (bucket upper bounds), and the status and checkout calls with their times.",
+      {"hgvfs stats ~/mnt/project", "hgvfs stats -T json | python3 -m json.tool"});
+  setHelpDetails("debug", "Tools that read a repository through hgbridge, without a mount.",
+                 {"hgvfs debug manifest ~/src/project tip", "hgvfs debug verify ~/src/project"});
+
   std::vector<std::string> args = hgvfs::cli::reversedArguments(argc, argv);
-  try {
-    app.parse(args);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (auto done = hgvfs::cli::parseCommandLine(app, std::move(args), "hgvfs")) return *done;
   return exitCode;
 }

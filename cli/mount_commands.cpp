@@ -25,6 +25,7 @@
 #include "daemon/client_dir.h"
 #include "daemon/daemon.h"
 #include "hgbridge/repository.h"
+#include "hgbridge/revision_names.h"
 #include "store/object_store.h"
 
 extern char** environ;
@@ -205,8 +206,9 @@ int mountCommand(const MountArgs& args) {
   auto previous = daemon::readClientConfig(clientDirectory);
   std::string wanted = args.revision;
   if (wanted.empty()) wanted = previous.ok() ? previous->revision : "tip";
-  auto rev = (*repo)->lookup(wanted);
-  if (!rev.ok()) return error(rev.error().message());
+  auto resolved = hg::resolveRevision(**repo, wanted);
+  if (!resolved.ok()) return error(resolved.error().message());
+  const hg::Revision* rev = &resolved->rev;
   std::string node = (*repo)->changelog().revlog().node(*rev).hex();
   if (previous.ok() && previous->revision != node && daemon::clientHasChanges(clientDirectory)) {
     return error("the client for " + mountPoint + " has changes made on revision " +

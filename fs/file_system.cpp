@@ -474,6 +474,11 @@ size_t FileSystem::inodeCount() const {
   return inodes_.size();
 }
 
+InodeCounts FileSystem::inodeCounts() const {
+  ReaderLock lock(inodes_.mutex());
+  return inodes_.counts();
+}
+
 size_t FileSystem::memoryUsage() const {
   ReaderLock lock(inodes_.mutex());
   return inodes_.memoryUsage();

@@ -55,6 +55,7 @@
 #include "base/thread_annotations.h"
 #include "fs/inode_number.h"
 #include "fs/inode_table.h"
+#include "fs/fuse_stats.h"
 #include "fs/overlay.h"
 #include "fs/overlay_file.h"
 #include "store/object_store.h"
@@ -269,6 +270,11 @@ class FileSystem {
   const Overlay* overlay() const { return overlay_.get(); }
   size_t inodeCount() const EXCLUDES(inodes_.mutex());
   size_t memoryUsage() const EXCLUDES(inodes_.mutex());  // bytes held by the inode table
+  // The loaded inodes by kind, and how many of them are materialized.
+  InodeCounts inodeCounts() const EXCLUDES(inodes_.mutex());
+  // Requests served since the mount (the FUSE server records them).
+  FuseStats& fuseStats() { return fuseStats_; }
+  const FuseStats& fuseStats() const { return fuseStats_; }
 
  private:
   struct Snapshot {  // an inode's fields, copied under the lock
@@ -458,6 +464,7 @@ class FileSystem {
   FileRemover remover_;
   // Every inode, and the namespace lock (inodes_.mutex()).
   InodeTable inodes_;
+  FuseStats fuseStats_;
 
   // Files being copied into the overlay, one thread each: the overlay file
   // of an inode is written by its claimant alone, without the namespace

@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <exception>
 #include <vector>
@@ -507,42 +508,60 @@ struct FuseOps {
   }
   static void removexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, ENOSYS); }
 
+  // Every request passes here (the table below): its handler's time goes
+  // to the FileSystem's FuseStats. The stats are found before the handler
+  // runs, since the request is gone once replied to.
+  template <FuseOp Op, auto Handler>
+  struct Timed;
+  template <FuseOp Op, typename... Args, void (*Handler)(fuse_req_t, Args...)>
+  struct Timed<Op, Handler> {
+    static void call(fuse_req_t req, Args... args) {
+      FuseStats& stats = fs(req).fuseStats();
+      auto start = std::chrono::steady_clock::now();
+      Handler(req, args...);
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+      stats.record(Op, static_cast<uint64_t>(ns));
+    }
+  };
+
   static fuse_lowlevel_ops table() {
     fuse_lowlevel_ops ops{};
     ops.init = init;
-    ops.lookup = lookup;
-    ops.forget = forget;
-    ops.forget_multi = forgetMulti;
-    ops.getattr = getattr;
-    ops.readlink = readlink;
-    ops.opendir = opendir;
-    ops.readdir = readdir;
-    ops.readdirplus = readdirplus;
-    ops.releasedir = releasedir;
-    ops.open = open;
-    ops.read = read;
-    ops.release = release;
-    ops.flush = flush;
-    ops.fsync = fsync;
-    ops.fsyncdir = fsyncdir;
-    ops.statfs = statfs;
-    ops.access = access;
-    ops.getxattr = getxattr;
-    ops.listxattr = listxattr;
-    ops.setattr = setattr;
-    ops.mknod = mknod;
-    ops.mkdir = mkdir;
-    ops.unlink = unlink;
-    ops.rmdir = rmdir;
-    ops.symlink = symlink;
-    ops.rename = rename;
-    ops.link = link;
-    ops.write = write;
-    ops.write_buf = writeBuf;
-    ops.create = create;
-    ops.setxattr = setxattr;
-    ops.removexattr = removexattr;
-    ops.fallocate = fallocate;
+    ops.lookup = Timed<FuseOp::kLookup, lookup>::call;
+    ops.forget = Timed<FuseOp::kForget, forget>::call;
+    ops.forget_multi = Timed<FuseOp::kForgetMulti, forgetMulti>::call;
+    ops.getattr = Timed<FuseOp::kGetattr, getattr>::call;
+    ops.readlink = Timed<FuseOp::kReadlink, readlink>::call;
+    ops.opendir = Timed<FuseOp::kOpendir, opendir>::call;
+    ops.readdir = Timed<FuseOp::kReaddir, readdir>::call;
+    ops.readdirplus = Timed<FuseOp::kReaddirplus, readdirplus>::call;
+    ops.releasedir = Timed<FuseOp::kReleasedir, releasedir>::call;
+    ops.open = Timed<FuseOp::kOpen, open>::call;
+    ops.read = Timed<FuseOp::kRead, read>::call;
+    ops.release = Timed<FuseOp::kRelease, release>::call;
+    ops.flush = Timed<FuseOp::kFlush, flush>::call;
+    ops.fsync = Timed<FuseOp::kFsync, fsync>::call;
+    ops.fsyncdir = Timed<FuseOp::kFsyncdir, fsyncdir>::call;
+    ops.statfs = Timed<FuseOp::kStatfs, statfs>::call;
+    ops.access = Timed<FuseOp::kAccess, access>::call;
+    ops.getxattr = Timed<FuseOp::kGetxattr, getxattr>::call;
+    ops.listxattr = Timed<FuseOp::kListxattr, listxattr>::call;
+    ops.setattr = Timed<FuseOp::kSetattr, setattr>::call;
+    ops.mknod = Timed<FuseOp::kMknod, mknod>::call;
+    ops.mkdir = Timed<FuseOp::kMkdir, mkdir>::call;
+    ops.unlink = Timed<FuseOp::kUnlink, unlink>::call;
+    ops.rmdir = Timed<FuseOp::kRmdir, rmdir>::call;
+    ops.symlink = Timed<FuseOp::kSymlink, symlink>::call;
+    ops.rename = Timed<FuseOp::kRename, rename>::call;
+    ops.link = Timed<FuseOp::kLink, link>::call;
+    ops.write = Timed<FuseOp::kWrite, write>::call;
+    ops.write_buf = Timed<FuseOp::kWriteBuf, writeBuf>::call;
+    ops.create = Timed<FuseOp::kCreate, create>::call;
+    ops.setxattr = Timed<FuseOp::kSetxattr, setxattr>::call;
+    ops.removexattr = Timed<FuseOp::kRemovexattr, removexattr>::call;
+    ops.fallocate = Timed<FuseOp::kFallocate, fallocate>::call;
     return ops;
   }
 };

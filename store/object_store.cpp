@@ -1,5 +1,7 @@
 #include "store/object_store.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
 #include <unordered_set>
@@ -428,9 +430,13 @@ Result<std::shared_ptr<const Bytes>> ObjectStore::blob(ByteView path, const hg::
 Result<uint64_t> ObjectStore::fileSize(ByteView path, const hg::Node& node) {
   if (auto cached = blobs_->get(node)) return static_cast<uint64_t>(cached->size());
   HG_ASSIGN_OR_RETURN(auto stored, env_->get(env_->dbi(kSizes), node.view()));
-  if (stored && stored->size() == 8) return be64At(*stored, 0);
+  if (stored && stored->size() == 8) {
+    sizeLmdbHits_.fetch_add(1, std::memory_order_relaxed);
+    return be64At(*stored, 0);
+  }
   HG_ASSIGN_OR_RETURN(hg::Filelog fl, repo()->filelog(path));
   HG_ASSIGN_OR_RETURN(uint64_t size, fl.size(node));
+  sizeHgReads_.fetch_add(1, std::memory_order_relaxed);
   queueWrite(kSizes, node, encodeBe64(size));
   return size;
 }
@@ -442,8 +448,20 @@ ObjectStoreStats ObjectStore::stats() const {
   s.treeLmdbReads = treeLmdbReads_;
   s.deltaImports = deltaImports_;
   s.failedWrites = failedWrites_;
-  s.treeCacheBytes = trees_->stats().bytes;
-  s.blobCacheBytes = blobs_->stats().bytes;
+  auto trees = trees_->stats();
+  auto blobs = blobs_->stats();
+  s.treeCacheBytes = trees.bytes;
+  s.blobCacheBytes = blobs.bytes;
+  s.treeCacheHits = trees.hits;
+  s.treeCacheMisses = trees.misses;
+  s.blobCacheHits = blobs.hits;
+  s.blobCacheMisses = blobs.misses;
+  s.sizeLmdbHits = sizeLmdbHits_;
+  s.sizeHgReads = sizeHgReads_;
+  struct stat st;
+  if (::stat((env_->path() + "/data.mdb").c_str(), &st) == 0) {
+    s.lmdbFileBytes = static_cast<uint64_t>(st.st_blocks) * 512;
+  }
   {
     MutexLock lock(queueMutex_);
     s.pendingWrites = queue_.size() + inFlight_;

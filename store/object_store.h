@@ -64,6 +64,12 @@ struct ObjectStoreStats {
   uint64_t failedWrites = 0;
   uint64_t treeCacheBytes = 0;  // held by the in-memory LRUs
   uint64_t blobCacheBytes = 0;
+  // Lookups in the in-memory LRUs (a file's size is looked up in the blob
+  // LRU first, so its lookups count there too).
+  uint64_t treeCacheHits = 0, treeCacheMisses = 0, blobCacheHits = 0, blobCacheMisses = 0;
+  uint64_t sizeLmdbHits = 0;  // file sizes found in LMDB
+  uint64_t sizeHgReads = 0;   // file sizes read through hgbridge
+  uint64_t lmdbFileBytes = 0;  // the LMDB data file on disk
 };
 
 // Progress of a first import: `done` of `total` directories written.
@@ -169,7 +175,7 @@ class ObjectStore {
   std::thread writer_;  // started by open(), joined by the destructor
 
   std::atomic<uint64_t> blobHgReads_{0}, blobLmdbHits_{0}, treeLmdbReads_{0}, failedWrites_{0},
-      deltaImports_{0};
+      deltaImports_{0}, sizeLmdbHits_{0}, sizeHgReads_{0};
 };
 
 }  // namespace hgvfs::store
