@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 
+#include "cli/cache_commands.h"
 #include "cli/debug_commands.h"
 #include "cli/mount_commands.h"
 #include "cli/status_command.h"
@@ -90,6 +91,26 @@ int main(int argc, char** argv) {
 
   auto* list = app.add_subcommand("list", "List clients: mount point, state, repository, revision");
   list->callback([&] { exitCode = hgvfs::cli::listCommand(); });
+
+  hgvfs::cli::PrefetchArgs prefetchArgs;
+  auto* prefetch = app.add_subcommand(
+      "prefetch", "Fetch the contents and sizes of a revision's files into the cache");
+  prefetch->add_option("--rev,-r", prefetchArgs.rev,
+                       "Revision (default: the mount's working-copy parent)");
+  prefetch->add_option("--repository,-R", prefetchArgs.repository,
+                       "Repository (default: the mount holding the current directory)");
+  prefetch->add_option("--threads", prefetchArgs.threads, "Files read at once (default 8)");
+  prefetch->add_option("PATTERN", prefetchArgs.patterns, "Only files matching these hg patterns");
+  prefetch->callback([&] { exitCode = hgvfs::cli::prefetchCommand(prefetchArgs); });
+
+  std::string gcTo;
+  auto* gc = app.add_subcommand(
+      "gc", "Drop the least recently used blobs of every repository cache down to a size");
+  gc->add_option("--to", gcTo, "Size to trim to, e.g. 1G (default: [cache] max-size)");
+  gc->callback([&] { exitCode = hgvfs::cli::gcCommand(gcTo); });
+
+  auto* du = app.add_subcommand("du", "Show cache sizes per repository and overlay sizes per mount");
+  du->callback([&] { exitCode = hgvfs::cli::duCommand(); });
 
   std::string clientDir;
   int readyFd = -1;

@@ -190,6 +190,9 @@ class FileSystem {
   Result<std::vector<ListedEntry>> list(InodeNumber dir, uint64_t after, size_t max)
       EXCLUDES(inodes_.mutex());
   InodeNumber parentOf(InodeNumber dir) EXCLUDES(inodes_.mutex());
+  // Computes the missing sizes of an unmaterialized directory's files in
+  // one parallel batch (warm_sizes.cpp), before a listing with attributes.
+  void warmSizes(InodeNumber dir) EXCLUDES(inodes_.mutex());
   Result<Bytes> readlink(InodeNumber ino) EXCLUDES(inodes_.mutex());
 
   // Content.

@@ -199,6 +199,7 @@ struct FuseOps {
       FileSystem& filesystem = fs(req);
       std::vector<char> buf(size);
       size_t used = 0;
+      if (plus && off == 0) filesystem.warmSizes(InodeNumber(ino));
       // "." and ".." take offsets 0 and 1; entries carry cookies from 3.
       for (off_t i = off; i < 2; ++i) {
         const char* name = i == 0 ? "." : "..";
