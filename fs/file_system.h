@@ -190,9 +190,11 @@ class FileSystem {
   Result<std::vector<ListedEntry>> list(InodeNumber dir, uint64_t after, size_t max)
       EXCLUDES(inodes_.mutex());
   InodeNumber parentOf(InodeNumber dir) EXCLUDES(inodes_.mutex());
-  // Computes the missing sizes of an unmaterialized directory's files in
-  // one parallel batch (warm_sizes.cpp), before a listing with attributes.
-  void warmSizes(InodeNumber dir) EXCLUDES(inodes_.mutex());
+  // Starts computing, in one background batch, the sizes the cache does not
+  // know of an unmaterialized directory's files (warm_sizes.cpp), and
+  // returns those files' names, sorted: a listing with attributes lists
+  // them without, rather than wait.
+  std::vector<Bytes> warmSizes(InodeNumber dir) EXCLUDES(inodes_.mutex());
   Result<Bytes> readlink(InodeNumber ino) EXCLUDES(inodes_.mutex());
 
   // Content.
