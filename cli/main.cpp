@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 
+#include "cli/cache_commands.h"
 #include "cli/debug_commands.h"
 #include "cli/help.h"
 #include "cli/doctor_command.h"
@@ -114,6 +115,25 @@ int main(int argc, char** argv) {
   doctor->add_option("MOUNT", doctorArgs.mountPoint,
                      "the mount point to check (default: every client)");
   doctor->callback([&] { exitCode = hgvfs::cli::doctorCommand(doctorArgs); });
+  hgvfs::cli::PrefetchArgs prefetchArgs;
+  auto* prefetch = app.add_subcommand(
+      "prefetch", "Fetch the contents and sizes of a revision's files into the cache");
+  prefetch->add_option("--rev,-r", prefetchArgs.rev,
+                       "Revision (default: the mount's working-copy parent)");
+  prefetch->add_option("--repository,-R", prefetchArgs.repository,
+                       "Repository (default: the mount holding the current directory)");
+  prefetch->add_option("--threads", prefetchArgs.threads, "Files read at once (default 8)");
+  prefetch->add_option("PATTERN", prefetchArgs.patterns, "Only files matching these hg patterns");
+  prefetch->callback([&] { exitCode = hgvfs::cli::prefetchCommand(prefetchArgs); });
+
+  std::string gcTo;
+  auto* gc = app.add_subcommand(
+      "gc", "Drop the least recently used blobs of every repository cache down to a size");
+  gc->add_option("--to", gcTo, "Size to trim to, e.g. 1G (default: [cache] max-size)");
+  gc->callback([&] { exitCode = hgvfs::cli::gcCommand(gcTo); });
+
+  auto* du = app.add_subcommand("du", "Show cache sizes per repository and overlay sizes per mount");
+  du->callback([&] { exitCode = hgvfs::cli::duCommand(); });
 
   std::string clientDir;
   int readyFd = -1;
@@ -172,6 +192,23 @@ int main(int argc, char** argv) {
       "rates, and every kind of FUSE request served since the mount with its latency "
       "percentiles (bucket upper bounds), and the status and checkout calls with their times.",
       {"hgvfs stats ~/mnt/project", "hgvfs stats -T json | python3 -m json.tool"});
+  setHelpDetails(
+      "prefetch",
+      "Reads the contents and sizes of REV's files (default: the working-copy parent of the "
+      "mount around the current directory) into the repository's object cache, in parallel, "
+      "so that a first grep, find or build through the mount does not wait on the "
+      "repository. PATTERNs are hg patterns relative to the current directory. Interrupted "
+      "(Ctrl-C), it keeps what it fetched.",
+      {"cd ~/mnt/project && hgvfs prefetch                 # every file of the parent",
+       "cd ~/mnt/project/src && hgvfs prefetch 'glob:**.c'  # C files under src",
+       "hgvfs prefetch -R ~/src/project -r stable"});
+  setHelpDetails("gc",
+                 "Drops the least recently used blobs of each repository cache until it fits "
+                 "SIZE (default: [cache] max-size in $HGVFS_HOME/config, 4G). Trees and sizes "
+                 "stay; a dropped blob is read from the repository again when needed.",
+                 {"hgvfs gc", "hgvfs gc --to 500M"});
+  setHelpDetails("du", "The object cache's size per repository and the overlay's per mount.",
+                 {"hgvfs du"});
   setHelpDetails("debug", "Tools that read a repository through hgbridge, without a mount.",
                  {"hgvfs debug manifest ~/src/project tip", "hgvfs debug verify ~/src/project"});
 

@@ -14,6 +14,7 @@
 #include "base/io.h"
 #include "control/protocol.h"
 #include "control/server.h"
+#include "daemon/cache_settings.h"
 #include "daemon/log.h"
 #include "fs/fuse_server.h"
 #include "hgbridge/dirstate.h"
@@ -218,9 +219,13 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
   store::ObjectStoreOptions storeOptions;
   storeOptions.blobCacheBytes = options.blobCacheBytes;
   storeOptions.treeCacheBytes = options.treeCacheBytes;
+  auto maxSize = cacheMaxSize();
+  if (!maxSize.ok()) return fail(maxSize.error().message());
+  storeOptions.maxBlobBytes = *maxSize;
   auto objects =
       store::ObjectStore::open(shared, cacheDirectoryFor(shared->storePath()), storeOptions);
   if (!objects.ok()) return fail(objects.error().message());
+  recordCacheOwner(cacheDirectoryFor(shared->storePath()), shared->root());
   std::shared_ptr<store::ObjectStore> store(std::move(objects).value());
   // Progress of a first import goes to whoever waits for the mount.
   bool tty = readyFd < 0 && isatty(2);

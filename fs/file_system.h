@@ -191,6 +191,14 @@ class FileSystem {
   Result<std::vector<ListedEntry>> list(InodeNumber dir, uint64_t after, size_t max)
       EXCLUDES(inodes_.mutex());
   InodeNumber parentOf(InodeNumber dir) EXCLUDES(inodes_.mutex());
+  // Starts computing, in one background batch, the sizes the cache does not
+  // know of an unmaterialized directory's files (warm_sizes.cpp), and
+  // returns those files' names, sorted: a listing with attributes lists
+  // them without, rather than wait.
+  std::vector<Bytes> warmSizes(InodeNumber dir) EXCLUDES(inodes_.mutex());
+  // Sizes, in one parallel batch, every file of `file`'s directory whose
+  // size the cache does not know (before a stat computes its own).
+  void warmSiblingSizes(InodeNumber file) EXCLUDES(inodes_.mutex());
   Result<Bytes> readlink(InodeNumber ino) EXCLUDES(inodes_.mutex());
 
   // Content.
@@ -304,6 +312,10 @@ class FileSystem {
   Status listTreeLocked(InodeNumber dir, const store::Tree& tree, uint64_t after, size_t max,
                         std::vector<ListedEntry>& out) REQUIRES(inodes_.mutex());
   Result<std::shared_ptr<const store::Tree>> treeOf(const hg::Node& id);
+  // The files of unmaterialized directory `dir` whose size the cache does
+  // not know; their names go to `names` (sorted) when given.
+  std::vector<store::FileRef> unsizedFiles(InodeNumber dir, std::vector<Bytes>* names)
+      EXCLUDES(inodes_.mutex());
   Error annotate(Error e, InodeNumber ino) EXCLUDES(inodes_.mutex());
   Status readOnly() const;
   bool isDotHg(InodeNumber parent, ByteView name) const {

@@ -200,6 +200,9 @@ struct FuseOps {
       FileSystem& filesystem = fs(req);
       std::vector<char> buf(size);
       size_t used = 0;
+      // Files whose size is not known yet are listed without attributes.
+      std::vector<Bytes> unsized;
+      if (plus && off == 0) unsized = filesystem.warmSizes(InodeNumber(ino));
       // "." and ".." take offsets 0 and 1; entries carry cookies from 3.
       for (off_t i = off; i < 2; ++i) {
         const char* name = i == 0 ? "." : "..";
@@ -241,6 +244,14 @@ struct FuseOps {
               break;
             }
             fuse_entry_param e{};
+            if (std::binary_search(unsized.begin(), unsized.end(), entry.name)) {
+              e.attr.st_ino = entry.ino;
+              e.attr.st_mode = entry.type;
+              fuse_add_direntry_plus(req, dst, room, entry.name.c_str(), &e, next);
+              used += need;
+              after = entry.cookie;
+              continue;
+            }
             auto st = filesystem.lookup(InodeNumber(ino), entry.name);
             if (st.ok()) {
               e = entryFor(req, *st);

@@ -147,22 +147,32 @@ Result<std::unique_ptr<ObjectStore>> ObjectStore::open(std::shared_ptr<const hg:
   s->setRepository(std::move(repo));
   HG_ASSIGN_OR_RETURN(
       s->env_,
-      LmdbEnv::open(cacheDir, {"trees", "manifest-trees", "blobs", "sizes", "manifest-skips"},
+      LmdbEnv::open(cacheDir,
+                    {"trees", "manifest-trees", "blobs", "sizes", "manifest-skips", "uses"},
                     options.lmdb));
   s->trees_ = std::make_unique<LruCache<TreeId, Tree>>(options.treeCacheBytes);
   s->blobs_ = std::make_unique<LruCache<hg::Node, Bytes>>(options.blobCacheBytes);
   s->blobBudget_ = options.blobCacheBytes;
+  s->maxBlobBytes_ = options.maxBlobBytes;
   s->writer_ = std::thread([p = s.get()] { p->writerLoop(); });
+  s->sizer_ = std::thread([p = s.get()] { p->sizerLoop(); });
   return s;
 }
 
 ObjectStore::~ObjectStore() {
+  {
+    MutexLock lock(sizerMutex_);
+    sizerStopping_ = true;
+  }
+  sizerCv_.signalAll();
+  if (sizer_.joinable()) sizer_.join();
   {
     MutexLock lock(queueMutex_);
     stopping_ = true;
   }
   queueCv_.signalAll();
   if (writer_.joinable()) writer_.join();
+  recordUses();
 }
 
 bool ObjectStore::queueWrite(size_t db, const hg::Node& key, Bytes value, bool droppable) {
@@ -178,11 +188,21 @@ bool ObjectStore::queueWrite(size_t db, const hg::Node& key, Bytes value, bool d
 
 void ObjectStore::writerLoop() {
   std::vector<PendingWrite> batch;
+  // Uses are recorded every few seconds, not per read.
+  constexpr auto kUsePeriod = std::chrono::seconds(5);
+  auto nextUses = std::chrono::steady_clock::now() + kUsePeriod;
   while (true) {
+    if (std::chrono::steady_clock::now() >= nextUses) {
+      recordUses();
+      nextUses = std::chrono::steady_clock::now() + kUsePeriod;
+    }
     {
       MutexLock lock(queueMutex_);
-      while (!stopping_ && queue_.empty()) queueCv_.wait();
+      while (!stopping_ && queue_.empty() && std::chrono::steady_clock::now() < nextUses) {
+        queueCv_.waitUntil(nextUses);
+      }
       if (queue_.empty() && stopping_) return;
+      if (queue_.empty()) continue;  // time to record the uses
       size_t n = std::min(queue_.size(), kMaxBatch);
       batch.assign(std::make_move_iterator(queue_.begin()),
                    std::make_move_iterator(queue_.begin() + static_cast<long>(n)));
@@ -196,12 +216,18 @@ void ObjectStore::writerLoop() {
       }
       return okStatus();
     });
+    uint64_t blobBytes = 0;
     if (!status.ok()) {
       failedWrites_ += batch.size();
       log().warn("object cache write of {} objects failed (the data is still served): {}",
                  batch.size(), status.error().message());
+    } else {
+      for (const auto& w : batch) {
+        if (w.db == kBlobs) blobBytes += w.value.size();
+      }
     }
     batch.clear();
+    if (blobBytes > 0) enforceLimit(blobBytes);
     {
       MutexLock lock(queueMutex_);
       inFlight_ = 0;
@@ -211,8 +237,11 @@ void ObjectStore::writerLoop() {
 }
 
 void ObjectStore::flush() {
-  MutexLock lock(queueMutex_);
-  while (!queue_.empty() || inFlight_ != 0) flushedCv_.wait();
+  {
+    MutexLock lock(queueMutex_);
+    while (!queue_.empty() || inFlight_ != 0) flushedCv_.wait();
+  }
+  recordUses();
 }
 
 Result<hg::Node> ObjectStore::manifestNodeOf(const hg::Repository& repo, hg::Revision rev) {
@@ -397,6 +426,7 @@ Result<std::shared_ptr<const Tree>> ObjectStore::tree(const TreeId& id) {
 }
 
 Result<std::shared_ptr<const Bytes>> ObjectStore::blob(ByteView path, const hg::Node& node) {
+  noteUse(node);
   if (auto cached = blobs_->get(node)) return cached;
   {
     MutexLock lock(largeMutex_);
