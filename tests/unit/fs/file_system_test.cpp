@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -993,7 +994,17 @@ TEST_F(FileSystemTest, NewEntriesAndDiffAgainstOtherRevisions) {
   auto fifo = fs_->mknod(kRootInode, "fifo", S_IFIFO | 0644, kCaller);
   ASSERT_TRUE(fifo.ok()) << fifo.error().message();
   EXPECT_TRUE(S_ISFIFO(fifo->st_mode));
-  EXPECT_EQ(errnoOf(fs_->mknod(kRootInode, "dev", S_IFCHR | 0644, kCaller)), EPERM);
+  auto dev = fs_->mknod(kRootInode, "dev", S_IFCHR | 0644, kCaller, makedev(1, 3));
+  ASSERT_TRUE(dev.ok()) << dev.error().message();
+  EXPECT_TRUE(S_ISCHR(dev->st_mode));
+  EXPECT_EQ(dev->st_rdev, makedev(1, 3));
+  auto blk = fs_->mknod(kRootInode, "blk", S_IFBLK | 0600, kCaller, makedev(259, 65537));
+  ASSERT_TRUE(blk.ok()) << blk.error().message();
+  auto blkAgain = fs_->getattr(InodeNumber(blk->st_ino));
+  ASSERT_TRUE(blkAgain.ok());
+  EXPECT_TRUE(S_ISBLK(blkAgain->st_mode));
+  EXPECT_EQ(blkAgain->st_rdev, makedev(259, 65537));
+  EXPECT_EQ(blkAgain->st_size, 0);
 
   EXPECT_EQ(diffOf(*fs_, rev0_), "M README\nA build/out.o\nA ln\nA notes.txt\n");
   DiffOptions ignoreBuild;
