@@ -546,6 +546,9 @@ Status Overlay::commitOnce(const OverlayBatch& batch) {
       }
       return okStatus();
     }));
+    for (const auto& op : batch.ops_) {
+      if (op.kind == OverlayBatch::Op::kDeleteDirectory) forgetXattrs(keyInode(op.key));
+    }
   }
   for (uint64_t ino : batch.filesToRemove_) removeFile(ino);
   return okStatus();

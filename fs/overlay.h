@@ -229,8 +229,10 @@ class Overlay {
 
  private:
   Status loadXattrInodes() EXCLUDES(xattrMutex_);
-  // Inside a commit: removes the attributes of `ino`.
+  // Inside a commit: removes the attributes of `ino` on disk; once it is
+  // committed, forgetXattrs(ino) (a failed commit leaves both as they were).
   Status deleteXattrsIn(MDB_txn* txn, uint64_t ino) EXCLUDES(xattrMutex_);
+  void forgetXattrs(uint64_t ino) EXCLUDES(xattrMutex_);
   // Removes the attributes of every inode `keep` refuses; returns how many.
   Result<size_t> dropXattrsExcept(const std::function<bool(uint64_t)>& keep) EXCLUDES(xattrMutex_);
   Overlay() = default;

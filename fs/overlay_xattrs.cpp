@@ -176,15 +176,18 @@ Status Overlay::deleteXattrsIn(MDB_txn* txn, uint64_t ino) {
   }
   mdb_cursor_close(cursor);
   if (rc != 0 && rc != MDB_NOTFOUND) return ioError(EIO, mdb_strerror(rc), env_->path());
-  // Forgotten in memory once gone on disk; a failed commit leaves them
-  // there, and a later check() finds them.
-  MutexLock lock(xattrMutex_);
-  xattrInodes_.erase(ino);
   return okStatus();
 }
 
+void Overlay::forgetXattrs(uint64_t ino) {
+  MutexLock lock(xattrMutex_);
+  xattrInodes_.erase(ino);
+}
+
 Status Overlay::removeXattrs(uint64_t ino) {
-  return env_->write([&](MDB_txn* txn) { return deleteXattrsIn(txn, ino); });
+  HG_RETURN_IF_ERROR(env_->write([&](MDB_txn* txn) { return deleteXattrsIn(txn, ino); }));
+  forgetXattrs(ino);  // once gone on disk
+  return okStatus();
 }
 
 Result<size_t> Overlay::dropXattrsExcept(const std::function<bool(uint64_t)>& keep) {
