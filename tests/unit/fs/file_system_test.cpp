@@ -742,6 +742,57 @@ TEST_F(FileSystemTest, AWriteMaterializesTheFileAndItsAncestorsOnly) {
   EXPECT_EQ((*lib)->entries.at("util.h").ino, sibling.value());
 }
 
+// Extended attributes: the first one materializes a file or directory
+// from the revision (same bytes, nothing for status), they survive a
+// remount, and an inode with any is never dematerialized.
+TEST_F(FileSystemTest, XattrsMaterializeTheirInodeAndKeepItMaterialized) {
+  InodeNumber main = inodeOf(*fs_, "src/main.c");
+  InodeNumber docs = inodeOf(*fs_, "docs");
+  ASSERT_TRUE(main.valid() && docs.valid());
+  Caller root{0, 0}, user{1000, 1000};
+  EXPECT_EQ(errnoOf(fs_->getxattr(main, "user.a", root)), ENODATA);
+  EXPECT_FALSE(hasOverlayFile(main));
+  ASSERT_TRUE(fs_->setxattr(main, "user.a", "1", 0, root).ok());
+  ASSERT_TRUE(fs_->setxattr(docs, "trusted.t", "2", 0, root).ok());
+  EXPECT_TRUE(hasOverlayFile(main));
+  EXPECT_EQ(readAll(*fs_, main), revFile("src/main.c"));
+  EXPECT_EQ(diffOf(*fs_, rev0_), "");
+  // Namespaces: trusted.* is root's; system.* and others are not kept.
+  EXPECT_EQ(errnoOf(fs_->getxattr(docs, "trusted.t", user)), ENODATA);
+  EXPECT_EQ(errnoOf(fs_->setxattr(main, "trusted.u", "x", 0, user)), EPERM);
+  EXPECT_EQ(errnoOf(fs_->setxattr(main, "system.posix_acl_access", "x", 0, root)), EOPNOTSUPP);
+  EXPECT_EQ(errnoOf(fs_->getxattr(main, "other.x", root)), EOPNOTSUPP);
+  EXPECT_EQ(errnoOf(fs_->setxattr(main, "user.", "x", 0, root)), EINVAL);
+  auto listed = fs_->listxattr(docs, user);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(*listed, "");
+  listed = fs_->listxattr(docs, root);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(*listed, Bytes("trusted.t\0", 10));
+
+  unmount();
+  mount();
+  main = inodeOf(*fs_, "src/main.c");
+  docs = inodeOf(*fs_, "docs");
+  auto a = fs_->getxattr(main, "user.a", root);
+  ASSERT_TRUE(a.ok()) << a.error().message();
+  EXPECT_EQ(*a, "1");
+  auto t = fs_->getxattr(docs, "trusted.t", root);
+  ASSERT_TRUE(t.ok()) << t.error().message();
+  EXPECT_EQ(*t, "2");
+  // Equal to the revision, but with an attribute: it stays.
+  auto demoted = fs_->dematerializeUnchanged(rev0_);
+  ASSERT_TRUE(demoted.ok()) << demoted.error().message();
+  EXPECT_EQ(*demoted, 0u);
+  EXPECT_TRUE(hasOverlayFile(main));
+  ASSERT_TRUE(fs_->removexattr(main, "user.a", root).ok());
+  EXPECT_EQ(errnoOf(fs_->removexattr(main, "user.a", root)), ENODATA);
+  demoted = fs_->dematerializeUnchanged(rev0_);
+  ASSERT_TRUE(demoted.ok());
+  EXPECT_EQ(*demoted, 1u);
+  EXPECT_FALSE(hasOverlayFile(main));
+}
+
 // After a commit: materialized files equal to the new parent become its
 // files again (no overlay file, same inode number, same bytes), also after
 // a remount; a file that differs, one with another mode, and one a writer
