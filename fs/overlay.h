@@ -171,7 +171,7 @@ struct OverlayCheckReport {
   size_t orphanFiles = 0;        // overlay files removed (no entry named them)
   size_t orphanDirectories = 0;  // directory records removed (unreachable)
   size_t danglingEntries = 0;    // entries removed (their overlay file was gone)
-  size_t orphanXattrs = 0;        // inodes whose extended attributes were removed
+  size_t orphanXattrs = 0;       // inodes whose extended attributes were removed
   uint64_t maxInode = 1;
 };
 

@@ -294,21 +294,22 @@ Op opRemovexattr(const std::string& rel, const std::string& name) {
 // The user.* names only (`all`: every name), sorted: other namespaces
 // (security.*) are the business of the kernel's security modules.
 Op opListxattr(const std::string& rel, bool all = false) {
-  return custom(fmt("listxattr(%s)%s", quoteBytes(rel).c_str(), all ? "" : " user.*"), [=](Side& s) {
-    char buf[65536];
-    ssize_t n = ::listxattr(s.p(rel).c_str(), buf, sizeof buf);
-    if (n < 0) return failure(errno);
-    std::vector<std::string> names;
-    for (ssize_t i = 0; i < n;) {
-      std::string name(buf + i);
-      i += static_cast<ssize_t>(name.size()) + 1;
-      if (all || name.rfind("user.", 0) == 0) names.push_back(name);
-    }
-    std::sort(names.begin(), names.end());
-    std::string info;
-    for (const auto& name : names) info += (info.empty() ? "" : " ") + name;
-    return success(info);
-  });
+  return custom(fmt("listxattr(%s)%s", quoteBytes(rel).c_str(), all ? "" : " user.*"),
+                [=](Side& s) {
+                  char buf[65536];
+                  ssize_t n = ::listxattr(s.p(rel).c_str(), buf, sizeof buf);
+                  if (n < 0) return failure(errno);
+                  std::vector<std::string> names;
+                  for (ssize_t i = 0; i < n;) {
+                    std::string name(buf + i);
+                    i += static_cast<ssize_t>(name.size()) + 1;
+                    if (all || name.rfind("user.", 0) == 0) names.push_back(name);
+                  }
+                  std::sort(names.begin(), names.end());
+                  std::string info;
+                  for (const auto& name : names) info += (info.empty() ? "" : " ") + name;
+                  return success(info);
+                });
 }
 
 }  // namespace

@@ -277,8 +277,8 @@ TEST(OverlayRecordTest, EntryLayoutIsBigEndianAndVersioned) {
   OverlayEntry e = revisionEntry(0x0102030405060708, S_IFREG | 0644, 0, "d/\xff");
   e.uid = 0xfffffffe;
   e.gid = 1000;
-  Bytes want = bytesOf(
-      {kOverlayFormat, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0x81, 0xa4, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0x03, 0xe8});
+  Bytes want = bytesOf({kOverlayFormat, 0,    1,    2,    3,    4,    5, 6, 7,    8,   0, 0,
+                        0x81,           0xa4, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0x03, 0xe8});
   want += e.id.view();
   want += bytesOf({0, 0, 0, 3, 'd', '/', 0xff});
   EXPECT_EQ(printable(e.encode()), printable(want));
@@ -286,8 +286,9 @@ TEST(OverlayRecordTest, EntryLayoutIsBigEndianAndVersioned) {
   OverlayEntry m = materializedEntry(0x0a, S_IFDIR | 0755);
   m.uid = 1;
   m.gid = 2;
-  EXPECT_EQ(printable(m.encode()), printable(bytesOf({kOverlayFormat, 1,    0,    0, 0, 0, 0, 0, 0, 0x0a, 0,
-                                                      0, 0x41, 0xed, 0, 0, 0, 1, 0, 0, 0,    2})));
+  EXPECT_EQ(printable(m.encode()),
+            printable(bytesOf({kOverlayFormat, 1,    0, 0, 0, 0, 0, 0, 0, 0x0a, 0, 0,
+                               0x41,           0xed, 0, 0, 0, 1, 0, 0, 0, 2})));
 }
 
 TEST(OverlayRecordTest, HeaderRoundTripsEveryField) {
@@ -687,7 +688,8 @@ TEST(OverlayTest, Format2IsUpgradedToFormat3InPlace) {
     env.put(kMeta, "format", bytesOf({2}));
     env.put(kMeta, "reserved", bytesOf({2, 0, 0, 0, 0, 0, 1, 0, 0}));
     env.put(kDirs, dirKey(1), asFormat2(root.header.encode()));
-    for (const auto& [name, e] : root.entries) env.put(kDirs, dirKey(1) + name, asFormat2(e.encode()));
+    for (const auto& [name, e] : root.entries)
+      env.put(kDirs, dirKey(1) + name, asFormat2(e.encode()));
   }
   {
     LogCapture log;
