@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
   mount->add_flag("--foreground,-f", mountArgs.foreground, "serve in this process");
   mount->add_flag("--allow-other", mountArgs.allowOther, "let other users enter the mount");
   mount->add_flag("--debug-fuse", mountArgs.debugFuse, "log every FUSE request (libfuse -d)");
+  mount->add_flag("--no-xattrs", mountArgs.noXattrs,
+                  "refuse extended attributes (EOPNOTSUPP; spares the kernel's GETXATTR before "
+                  "writes)");
   mount->add_option("--log-level", mountArgs.logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->type_name("LEVEL");
@@ -145,6 +148,7 @@ int main(int argc, char** argv) {
   daemon->add_flag("--allow-other", mountArgs.allowOther);
   daemon->add_flag("--debug-fuse", mountArgs.debugFuse);
   daemon->add_flag("--read-only", mountArgs.readOnly);
+  daemon->add_flag("--no-xattrs", mountArgs.noXattrs);
   daemon->add_option("--blob-cache-mb", mountArgs.blobCacheMb);
   daemon->add_option("--tree-cache-mb", mountArgs.treeCacheMb);
   daemon->add_option("--no-kernel-cache", mountArgs.noKernelCache);

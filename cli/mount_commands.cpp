@@ -122,6 +122,7 @@ daemon::DaemonOptions daemonOptions(const MountArgs& args, const daemon::ClientC
   options.allowOther = args.allowOther;
   options.debugFuse = args.debugFuse;
   options.readOnly = args.readOnly;
+  options.xattrs = !args.noXattrs;
   options.blobCacheBytes = args.blobCacheMb << 20;
   options.treeCacheBytes = args.treeCacheMb << 20;
   for (const auto& feature : args.noKernelCache) {
@@ -142,6 +143,7 @@ std::vector<std::string> daemonArguments(const MountArgs& args) {
   if (args.allowOther) argv.push_back("--allow-other");
   if (args.debugFuse) argv.push_back("--debug-fuse");
   if (args.readOnly) argv.push_back("--read-only");
+  if (args.noXattrs) argv.push_back("--no-xattrs");
   for (const auto& f : args.noKernelCache) {
     argv.push_back("--no-kernel-cache");
     argv.push_back(f);

@@ -21,6 +21,7 @@ struct MountArgs {
   // Kernel caching features to turn off, for measuring what each buys:
   // keep-cache, cache-readdir, readdirplus, timeouts, zero-message-open.
   std::vector<std::string> noKernelCache;
+  bool noXattrs = false;
 };
 
 int mountCommand(const MountArgs& args);

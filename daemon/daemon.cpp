@@ -285,6 +285,7 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
   mountOptions.cacheReaddir = options.cacheReaddir;
   mountOptions.readdirplus = options.readdirplus;
   mountOptions.zeroMessageOpen = mountOptions.zeroMessageOpendir = options.zeroMessageOpen;
+  mountOptions.xattrs = options.xattrs;
   mountOptions.readOnly = options.readOnly;
   mountOptions.entryTimeout = mountOptions.attrTimeout = mountOptions.negativeTimeout =
       options.cacheTimeout;

@@ -23,6 +23,7 @@ struct DaemonOptions {
   bool cacheReaddir = true;
   bool readdirplus = true;
   bool zeroMessageOpen = true;
+  bool xattrs = true;  // extended attributes (off: EOPNOTSUPP)
   // No overlay: every change answers EROFS, and the superblock is read-only
   // (the kernel then need not refresh atime after reads).
   bool readOnly = false;

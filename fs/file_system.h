@@ -219,12 +219,27 @@ class FileSystem {
   Status fsync(InodeNumber ino, bool dataOnly) EXCLUDES(inodes_.mutex());
   Status syncMetadata();
 
+  // Extended attributes (xattrs.cpp): user.*, trusted.* and security.*
+  // on any inode, kept in the overlay by inode number (setting one
+  // materializes a file or directory, so its number lasts); system.* is
+  // EOPNOTSUPP (no ACLs). Errors carry the errno ext4 gives.
+  Result<Bytes> getxattr(InodeNumber ino, ByteView name, const Caller& caller)
+      EXCLUDES(inodes_.mutex());
+  // The names, each followed by a NUL (trusted.* only for root).
+  Result<Bytes> listxattr(InodeNumber ino, const Caller& caller) EXCLUDES(inodes_.mutex());
+  Status setxattr(InodeNumber ino, ByteView name, ByteView value, int flags, const Caller& caller)
+      EXCLUDES(inodes_.mutex());
+  Status removexattr(InodeNumber ino, ByteView name, const Caller& caller)
+      EXCLUDES(inodes_.mutex());
+
   // Changes to names. Each returns the new entry's attributes (one lookup
   // counted).
   Result<struct stat> create(InodeNumber parent, ByteView name, mode_t mode, const Caller& caller)
       EXCLUDES(inodes_.mutex());
-  Result<struct stat> mknod(InodeNumber parent, ByteView name, mode_t mode, const Caller& caller)
-      EXCLUDES(inodes_.mutex());
+  // Regular files, FIFOs, sockets and (`rdev`) block and character devices
+  // (the kernel checks the caller may make those).
+  Result<struct stat> mknod(InodeNumber parent, ByteView name, mode_t mode, const Caller& caller,
+                            dev_t rdev = 0) EXCLUDES(inodes_.mutex());
   Result<struct stat> mkdir(InodeNumber parent, ByteView name, mode_t mode, const Caller& caller)
       EXCLUDES(inodes_.mutex());
   Result<struct stat> symlink(InodeNumber parent, ByteView name, ByteView target,
@@ -304,6 +319,8 @@ class FileSystem {
   Snapshot snapshotLocked(InodeNumber ino, const Inode& inode) const
       REQUIRES_SHARED(inodes_.mutex());
   Result<struct stat> attributes(const Snapshot& s) EXCLUDES(inodes_.mutex());
+  // The number of device `ino` (materialized), from its overlay file.
+  Result<dev_t> readRdev(InodeNumber ino);
   Result<Snapshot> lookupLocked(InodeNumber parent, ByteView name) REQUIRES(inodes_.mutex());
   // A materialized directory's entries, read from the overlay if needed.
   Result<DirState*> loadedDirLocked(InodeNumber ino) REQUIRES(inodes_.mutex());
@@ -389,6 +406,12 @@ class FileSystem {
   // reads them), within `change`; nothing when it has no parent.
   Status recordOwnerAndModeLocked(InodeNumber ino, uint32_t mode, uid_t uid, gid_t gid,
                                   OverlayChange& change) REQUIRES(inodes_.mutex());
+
+  // xattrs.cpp: the number attributes of `ino` are kept under, once it is
+  // materialized (a directory's record, a file's overlay file).
+  Result<InodeNumber> xattrHolder(InodeNumber ino) EXCLUDES(inodes_.mutex());
+  // A change of an attribute is a change of ctime.
+  Status touchCtime(InodeNumber ino) EXCLUDES(inodes_.mutex());
 
   // dematerialize.cpp.
   struct Demotion;

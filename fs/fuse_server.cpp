@@ -424,9 +424,9 @@ struct FuseOps {
     });
   }
 
-  static void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
+  static void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
     guard(req, "mknod", [&](bool& replied) {
-      auto st = fs(req).mknod(InodeNumber(parent), name, mode, caller(req));
+      auto st = fs(req).mknod(InodeNumber(parent), name, mode, caller(req), rdev);
       replied = true;
       replyEntry(req, st, "mknod");
     });
@@ -506,18 +506,50 @@ struct FuseOps {
     fuse_reply_err(req, (mask & W_OK) && !fs(req).writable() ? EROFS : 0);
   }
 
-  // No extended attributes. ENOSYS (not ENODATA) makes the kernel stop
-  // asking: every later xattr call answers EOPNOTSUPP without a round trip.
-  // With ENODATA, `ls -l` cost two requests per entry (measured: 58
-  // GETXATTR for 14 entries listed twice).
-  static void getxattr(fuse_req_t req, fuse_ino_t, const char*, size_t) {
-    fuse_reply_err(req, ENOSYS);
+  // Extended attributes (FileSystem::getxattr and the rest). With them
+  // off (MountOptions::xattrs), ENOSYS: the kernel stops asking, and every
+  // later xattr call answers EOPNOTSUPP without a round trip.
+  static void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+    if (!opts(req).xattrs) return (void)fuse_reply_err(req, ENOSYS);
+    guard(req, "getxattr", [&](bool& replied) {
+      auto value = fs(req).getxattr(InodeNumber(ino), name, caller(req));
+      replied = true;
+      replyXattr(req, value, size, "getxattr");
+    });
   }
-  static void listxattr(fuse_req_t req, fuse_ino_t, size_t) { fuse_reply_err(req, ENOSYS); }
-  static void setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
-    fuse_reply_err(req, ENOSYS);
+  static void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+    if (!opts(req).xattrs) return (void)fuse_reply_err(req, ENOSYS);
+    guard(req, "listxattr", [&](bool& replied) {
+      auto names = fs(req).listxattr(InodeNumber(ino), caller(req));
+      replied = true;
+      replyXattr(req, names, size, "listxattr");
+    });
   }
-  static void removexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, ENOSYS); }
+  // Size 0 asks for the size; a buffer too small is ERANGE.
+  static void replyXattr(fuse_req_t req, const Result<Bytes>& value, size_t size, const char* op) {
+    if (!value.ok()) return replyError(req, value.error(), op);
+    if (size == 0) return (void)fuse_reply_xattr(req, value->size());
+    if (value->size() > size) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, value->data(), value->size());
+  }
+  static void setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
+                       size_t size, int flags) {
+    if (!opts(req).xattrs) return (void)fuse_reply_err(req, ENOSYS);
+    guard(req, "setxattr", [&](bool& replied) {
+      auto status =
+          fs(req).setxattr(InodeNumber(ino), name, ByteView(value, size), flags, caller(req));
+      replied = true;
+      replyStatus(req, status, "setxattr");
+    });
+  }
+  static void removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+    if (!opts(req).xattrs) return (void)fuse_reply_err(req, ENOSYS);
+    guard(req, "removexattr", [&](bool& replied) {
+      auto status = fs(req).removexattr(InodeNumber(ino), name, caller(req));
+      replied = true;
+      replyStatus(req, status, "removexattr");
+    });
+  }
 
   // Every request passes here (the table below): its handler's time goes
   // to the FileSystem's FuseStats. The stats are found before the handler

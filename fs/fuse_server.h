@@ -40,6 +40,9 @@ struct MountOptions {
   bool readdirplus = true;         // listings carry attributes
   bool zeroMessageOpen = true;     // files: no OPEN/RELEASE round trips
   bool zeroMessageOpendir = true;  // directories: no OPENDIR/RELEASEDIR
+  // Extended attributes; off, the kernel is told ENOSYS once and asks no
+  // more (no GETXATTR of security.capability before writes).
+  bool xattrs = true;
   // Mount read-only (MS_RDONLY): the kernel refuses writes itself and does
   // not invalidate atime after every read (one GETATTR per file saved).
   bool readOnly = false;

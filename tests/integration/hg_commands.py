@@ -333,6 +333,26 @@ class Harness:
         self.hg('diff', 'src/core/f2.c')
         self.hg('diff', '--git', 'lib/data.txt')
 
+        # A device node, a FIFO (hg warns about both when named, ignores
+        # them when walking) and an extended attribute on a tracked file
+        # (no change to hg).
+        def special(r):
+            os.mknod(j(r, 'dev-null'), stat.S_IFCHR | 0o600, os.makedev(1, 3))
+            os.mkfifo(j(r, 'src/pipe'))
+            os.setxattr(j(r, 'docs/api/page1.txt'), 'user.note', b'kept')
+        self.each(special)
+        self.hg('status')
+        self.hg('add', 'dev-null', 'src/pipe')
+        self.hg('status', 'docs', 'src')
+        self.hg('diff', '--git', 'docs/api/page1.txt')
+
+        def unspecial(r):
+            if os.getxattr(j(r, 'docs/api/page1.txt'), 'user.note') != b'kept':
+                raise RuntimeError('user.note lost in ' + r)
+            os.unlink(j(r, 'dev-null'))
+            os.unlink(j(r, 'src/pipe'))
+        self.each(unspecial)
+
         # add, remove, forget.
         self.hg('add', 'notes.txt')
         self.hg('add', 'src/core/f2.o')
