@@ -35,7 +35,7 @@ std::string unescapeMountField(const std::string& s) {
 std::optional<MountInfo> parseMountInfoLine(const std::string& line) {
   // id parent major:minor root mountpoint options [optional...] - fstype source superopts
   std::istringstream ss(line);
-  std::string id, parent, dev, root, mp, tok, type;
+  std::string id, parent, dev, root, mp, tok, type, source;
   if (!(ss >> id >> parent >> dev >> root >> mp)) return std::nullopt;
   bool separator = false;
   while (ss >> tok) {
@@ -45,7 +45,8 @@ std::optional<MountInfo> parseMountInfoLine(const std::string& line) {
     }
   }
   if (!separator || !(ss >> type)) return std::nullopt;
-  return MountInfo{unescapeMountField(mp), type};
+  ss >> source;
+  return MountInfo{unescapeMountField(mp), type, unescapeMountField(source)};
 }
 
 std::vector<MountInfo> readMountInfo() {

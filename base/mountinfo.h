@@ -14,6 +14,7 @@ namespace hgvfs {
 struct MountInfo {
   std::string mountPoint;  // decoded (mountinfo escapes space, tab, newline, backslash)
   std::string fsType;      // e.g. "fuse.hgvfs", "ext4"
+  std::string source;      // decoded; hgvfs mounts: "hgvfs:<client directory>"
 };
 
 // Every mount, in the file's order (bottom to top where mounts stack).

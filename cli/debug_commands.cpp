@@ -17,6 +17,7 @@
 
 #include "hgbridge/bulk.h"
 #include "hgbridge/repository.h"
+#include "hgbridge/revision_names.h"
 #include "hgbridge/verify.h"
 
 namespace hgvfs::cli {
@@ -53,7 +54,8 @@ struct Opened {
 Result<Opened> openAt(const std::string& path, const std::string& spec) {
   Opened o;
   HG_ASSIGN_OR_RETURN(o.repo, hg::Repository::open(path));
-  HG_ASSIGN_OR_RETURN(o.rev, o.repo->lookup(spec));
+  HG_ASSIGN_OR_RETURN(hg::ResolvedRevision resolved, hg::resolveRevision(*o.repo, spec));
+  o.rev = resolved.rev;
   o.node = o.repo->changelog().revlog().node(o.rev);
   return o;
 }

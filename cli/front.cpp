@@ -13,21 +13,19 @@
 #include <cstring>
 #include <string>
 
+#include "cli/help.h"
 #include "cli/status_command.h"
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "status") == 0) {
     CLI::App app{"hgvfs: a virtual filesystem for Mercurial working copies"};
+    app.set_help_flag("-h,--help", "display help and exit");
     app.require_subcommand(1);
     int exitCode = 0;
     hgvfs::cli::StatusArgs statusArgs;
     hgvfs::cli::addStatusCommand(app, statusArgs, exitCode);
     std::vector<std::string> args = hgvfs::cli::reversedArguments(argc, argv);
-    try {
-      app.parse(args);
-    } catch (const CLI::ParseError& e) {
-      return app.exit(e);
-    }
+    if (auto done = hgvfs::cli::parseCommandLine(app, std::move(args), "hgvfs")) return *done;
     return exitCode;
   }
   char self[PATH_MAX];

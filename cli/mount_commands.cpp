@@ -25,6 +25,7 @@
 #include "daemon/client_dir.h"
 #include "daemon/daemon.h"
 #include "hgbridge/repository.h"
+#include "hgbridge/revision_names.h"
 #include "store/object_store.h"
 
 extern char** environ;
@@ -122,6 +123,7 @@ daemon::DaemonOptions daemonOptions(const MountArgs& args, const daemon::ClientC
   options.debugFuse = args.debugFuse;
   options.readOnly = args.readOnly;
   options.writebackCache = args.writebackCache;
+  options.xattrs = !args.noXattrs;
   options.blobCacheBytes = args.blobCacheMb << 20;
   options.treeCacheBytes = args.treeCacheMb << 20;
   for (const auto& feature : args.noKernelCache) {
@@ -143,6 +145,7 @@ std::vector<std::string> daemonArguments(const MountArgs& args) {
   if (args.debugFuse) argv.push_back("--debug-fuse");
   if (args.writebackCache) argv.push_back("--writeback-cache");
   if (args.readOnly) argv.push_back("--read-only");
+  if (args.noXattrs) argv.push_back("--no-xattrs");
   for (const auto& f : args.noKernelCache) {
     argv.push_back("--no-kernel-cache");
     argv.push_back(f);
@@ -207,8 +210,9 @@ int mountCommand(const MountArgs& args) {
   auto previous = daemon::readClientConfig(clientDirectory);
   std::string wanted = args.revision;
   if (wanted.empty()) wanted = previous.ok() ? previous->revision : "tip";
-  auto rev = (*repo)->lookup(wanted);
-  if (!rev.ok()) return error(rev.error().message());
+  auto resolved = hg::resolveRevision(**repo, wanted);
+  if (!resolved.ok()) return error(resolved.error().message());
+  const hg::Revision* rev = &resolved->rev;
   std::string node = (*repo)->changelog().revlog().node(*rev).hex();
   if (previous.ok() && previous->revision != node && daemon::clientHasChanges(clientDirectory)) {
     return error("the client for " + mountPoint + " has changes made on revision " +
@@ -358,5 +362,9 @@ int listCommand() {
   }
   return 0;
 }
+
+std::string mountPointPath(const std::string& path) { return absolutePath(path); }
+bool isHgvfsMountAt(const std::string& path) { return isHgvfsMount(path); }
+std::string unmountAt(const std::string& path, bool* lazy) { return detach(path, lazy); }
 
 }  // namespace hgvfs::cli

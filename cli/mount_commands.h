@@ -22,9 +22,18 @@ struct MountArgs {
   // Kernel caching features to turn off, for measuring what each buys:
   // keep-cache, cache-readdir, readdirplus, timeouts, zero-message-open.
   std::vector<std::string> noKernelCache;
+  bool noXattrs = false;
 };
 
 int mountCommand(const MountArgs& args);
+
+// For `hgvfs doctor`: the absolute, normalized form of a mount point (the
+// last component not resolved: a dead FUSE mount cannot be stat'ed);
+// whether an hgvfs mount is at `path`; and its unmount, lazily when busy
+// (`*lazy` says so), returning an empty string or the error.
+std::string mountPointPath(const std::string& path);
+bool isHgvfsMountAt(const std::string& path);
+std::string unmountAt(const std::string& path, bool* lazy);
 int unmountCommand(const std::string& mountPoint);
 int listCommand();
 // The daemon: `hgvfs __daemon CLIENT_DIR READY_FD [--allow-other] ...`.

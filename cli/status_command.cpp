@@ -34,6 +34,7 @@
 #include "base/hgrc.h"
 #include "base/io.h"
 #include "base/mountinfo.h"
+#include "cli/help.h"
 #include "control/client.h"
 #include "match/dirstate_walk.h"
 #include "match/matcher.h"
@@ -413,6 +414,12 @@ void addStatusCommand(CLI::App& app, StatusArgs& statusArgs, int& exitCode) {
                      "exclude names matching the given patterns");
   status->add_option("PATTERN", statusArgs.patterns, "files or directories");
   status->callback([&] { exitCode = statusCommand(statusArgs); });
+  setHelpDetails("status",
+                 "Run inside a mount. The daemon answers for the whole working copy; the "
+                 "output, exit code and options are hg status's.",
+                 {"hgvfs status                 # what changed in the mount",
+                  "hgvfs status -mard --rev tip # compared with tip",
+                  "hgvfs status -T json src/    # for tools, below src/"});
 }
 
 std::vector<std::string> reversedArguments(int argc, char** argv) {

@@ -456,4 +456,35 @@ Result<CheckoutReply> decodeCheckoutReply(const std::string& line) {
   return out;
 }
 
+json latencyToJson(const LatencySummary& s) {
+  return json{{"count", s.count},         {"total_us", s.totalNs / 1000},
+              {"p50_us", s.p50Ns / 1000}, {"p90_us", s.p90Ns / 1000},
+              {"p99_us", s.p99Ns / 1000}, {"max_us", s.maxNs / 1000}};
+}
+
+std::string encodeStatsRequest(const StatsRequest&) {
+  return json{{"version", kProtocolVersion}, {"op", "stats"}}.dump();
+}
+
+std::string encodeStatsReply(const StatsReply& reply) {
+  return json{{"version", kProtocolVersion},
+              {"ok", true},
+              {"stats", reply.stats},
+              {"micros", reply.micros}}
+      .dump();
+}
+
+Result<StatsRequest> decodeStatsRequest(const json&) { return StatsRequest{}; }
+
+Result<StatsReply> decodeStatsReply(const std::string& line) {
+  HG_ASSIGN_OR_RETURN(json j, parseReply(line));
+  if (!j.contains("stats") || !j["stats"].is_object()) return corrupt("'stats' is not an object");
+  StatsReply out;
+  out.stats = std::move(j["stats"]);
+  if (j.contains("micros") && j["micros"].is_number_integer()) {
+    out.micros = j["micros"].get<int64_t>();
+  }
+  return out;
+}
+
 }  // namespace hgvfs::control

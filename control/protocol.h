@@ -50,6 +50,13 @@
 //            names the flag changes not done (sorted), which the extension
 //            does through the mount; when refused is not empty nothing was
 //            done, and the extension does the whole update the stock way.
+//   request  {"version": 1, "op": "stats"}
+//   reply    {"version": 1, "ok": true, "stats": {...}, "micros": N}
+//            What the mount holds and what it served since it was mounted
+//            (`hgvfs stats`): "inodes", "overlay", "cache", "fuse" (per
+//            request kind: count, total and percentiles in microseconds) and
+//            "calls" (status, checkout, files, revision-diff, timed the same
+//            way). The layout is the daemon's (status/mount_stats.h).
 //   Nodes are full hex; forty zeros is the null revision (no files).
 //   error    {"version": 1, "ok": false, "error": "MESSAGE"}
 //
@@ -67,6 +74,7 @@
 #include <vector>
 
 #include "base/bytes.h"
+#include "base/latency_histogram.h"
 #include "base/result.h"
 
 namespace hgvfs::control {
@@ -149,6 +157,17 @@ struct CheckoutReply {
   int64_t micros = 0;
 };
 
+struct StatsRequest {};
+
+// A timing (base/latency_histogram.h) as stats JSON: count, total_us,
+// p50_us, p90_us, p99_us, max_us.
+nlohmann::json latencyToJson(const LatencySummary& summary);
+
+struct StatsReply {
+  nlohmann::json stats;  // an object
+  int64_t micros = 0;
+};
+
 // One received line as a message of this protocol: a JSON object whose
 // "version" is kProtocolVersion. Unsupported for another version ("protocol
 // version 2 is not supported (SELF speaks 1)", SELF naming the receiver),
@@ -177,6 +196,10 @@ std::string encodeCheckoutRequest(const CheckoutRequest& request);
 std::string encodeCheckoutReply(const CheckoutReply& reply);
 Result<CheckoutRequest> decodeCheckoutRequest(const nlohmann::json& request);
 Result<CheckoutReply> decodeCheckoutReply(const std::string& line);
+std::string encodeStatsRequest(const StatsRequest& request);
+std::string encodeStatsReply(const StatsReply& reply);
+Result<StatsRequest> decodeStatsRequest(const nlohmann::json& request);
+Result<StatsReply> decodeStatsReply(const std::string& line);
 // Reply lines, as decodeStatusReply.
 Result<FilesReply> decodeFilesReply(const std::string& line);
 Result<RevisionDiffReply> decodeRevisionDiffReply(const std::string& line);

@@ -182,15 +182,31 @@ void Server::serve(int fd, Connection* self) {
 template <typename Request, typename Reply>
 std::string Server::answer(Result<Request> request,
                            Result<Reply> (Handler::*method)(const Request&),
-                           std::string (*encode)(const Reply&)) {
+                           std::string (*encode)(const Reply&), LatencyHistogram* times) {
   if (!request.ok()) return encodeError("malformed request: " + request.error().what);
   auto started = std::chrono::steady_clock::now();
   Result<Reply> reply = (handler_.*method)(*request);
+  auto elapsed = std::chrono::steady_clock::now() - started;
+  if (times) times->record(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
   if (!reply.ok()) return encodeError(reply.error().message());
+  reply->micros = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
+  return encode(*reply);
+}
+
+std::string Server::answerStats(const json& request) {
+  auto decoded = decodeStatsRequest(request);
+  if (!decoded.ok()) return encodeError("malformed request: " + decoded.error().what);
+  auto started = std::chrono::steady_clock::now();
+  auto reply = handler_.stats(*decoded);
+  if (!reply.ok()) return encodeError(reply.error().message());
+  reply->stats["calls"] = json{{"status", latencyToJson(statusTimes_.summary())},
+                               {"checkout", latencyToJson(checkoutTimes_.summary())},
+                               {"files", latencyToJson(filesTimes_.summary())},
+                               {"revision-diff", latencyToJson(revisionDiffTimes_.summary())}};
   reply->micros = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::steady_clock::now() - started)
                       .count();
-  return encode(*reply);
+  return encodeStatsReply(*reply);
 }
 
 std::string Server::handle(const std::string& line) {
@@ -206,14 +222,16 @@ std::string Server::handle(const std::string& line) {
       return json{{"version", kProtocolVersion}, {"ok", true}, {"daemon", "hgvfs"}}.dump();
     }
     if (op == "files")
-      return answer(decodeFilesRequest(request), &Handler::files, encodeFilesReply);
+      return answer(decodeFilesRequest(request), &Handler::files, encodeFilesReply, &filesTimes_);
     if (op == "revision-diff") {
       return answer(decodeRevisionDiffRequest(request), &Handler::revisionDiff,
-                    encodeRevisionDiffReply);
+                    encodeRevisionDiffReply, &revisionDiffTimes_);
     }
     if (op == "checkout") {
-      return answer(decodeCheckoutRequest(request), &Handler::checkout, encodeCheckoutReply);
+      return answer(decodeCheckoutRequest(request), &Handler::checkout, encodeCheckoutReply,
+                    &checkoutTimes_);
     }
+    if (op == "stats") return answerStats(request);
     if (op != "status") return encodeError("unknown op '" + op + "'");
     StatusRequest req;
     req.unknown = request.value("unknown", true);
@@ -224,10 +242,10 @@ std::string Server::handle(const std::string& line) {
     }
     auto started = std::chrono::steady_clock::now();
     auto result = handler_.status(req);
+    auto elapsed = std::chrono::steady_clock::now() - started;
+    statusTimes_.record(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
     if (!result.ok()) return encodeError(result.error().message());
-    result->micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::steady_clock::now() - started)
-                         .count();
+    result->micros = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
     return encodeStatusReply(*result);
   } catch (const std::exception& e) {
     return encodeError(std::string("malformed request: ") + e.what());

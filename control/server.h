@@ -24,6 +24,7 @@
 #include <string>
 #include <thread>
 
+#include "base/latency_histogram.h"
 #include "base/thread_annotations.h"
 #include "control/protocol.h"
 
@@ -41,6 +42,11 @@ class Handler {
   virtual Result<CheckoutReply> checkout(const CheckoutRequest& request) {
     (void)request;
     return invalidArgument("checkout is not supported here");
+  }
+  // The mount's numbers; the server adds "calls" (its own timings).
+  virtual Result<StatsReply> stats(const StatsRequest& request) {
+    (void)request;
+    return invalidArgument("stats is not supported here");
   }
 };
 
@@ -66,7 +72,8 @@ class Server {
   // A decoded request through one Handler method to its reply line.
   template <typename Request, typename Reply>
   std::string answer(Result<Request> request, Result<Reply> (Handler::*method)(const Request&),
-                     std::string (*encode)(const Reply&));
+                     std::string (*encode)(const Reply&), LatencyHistogram* times = nullptr);
+  std::string answerStats(const nlohmann::json& request);
   struct Connection {
     std::thread thread;
     bool ended = false;
@@ -86,6 +93,8 @@ class Server {
   mutable Mutex connectionsMutex_;
   std::list<Connection> connections_ GUARDED_BY(connectionsMutex_);
   std::list<int> openFds_ GUARDED_BY(connectionsMutex_);
+  // How long each kind of call took, since the start (hgvfs stats).
+  LatencyHistogram statusTimes_, checkoutTimes_, filesTimes_, revisionDiffTimes_;
 };
 
 }  // namespace hgvfs::control

@@ -14,6 +14,7 @@
 #include "base/io.h"
 #include "control/protocol.h"
 #include "control/server.h"
+#include "daemon/cache_settings.h"
 #include "daemon/log.h"
 #include "fs/fuse_server.h"
 #include "hgbridge/dirstate.h"
@@ -165,11 +166,7 @@ Status ensureDotHg(const std::string& dir, const hg::Repository& repo, hg::Revis
   HG_RETURN_IF_ERROR(writeRequires(dir + "/requires", needs));
   HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/sharedpath", repo.sharedDotHg()));
   std::string hgrc =
-      "# Written by hgvfs mount: status comes from the hgvfs daemon.\n"
-      "[extensions]\nhgvfs = " HGVFS_HGEXT_PATH
-      "\n"
-      "[hgvfs]\nsocket = " +
-      socket + "\n";
+      "# Written by hgvfs mount: status comes from the hgvfs daemon.\n" + mountHgrcLines(socket);
   HG_RETURN_IF_ERROR(writeFileAtomically(dir + "/hgrc", hgrc));
   hg::Node p1 = repo.changelog().revlog().node(rev);
   Bytes out;
@@ -196,6 +193,12 @@ void raiseFileLimit() {
 
 }  // namespace
 
+std::string hgvfsExtensionPath() { return HGVFS_HGEXT_PATH; }
+
+std::string mountHgrcLines(const std::string& socket) {
+  return "[extensions]\nhgvfs = " + hgvfsExtensionPath() + "\n[hgvfs]\nsocket = " + socket + "\n";
+}
+
 int runDaemon(const DaemonOptions& options, int readyFd) {
   // FUSE requests run on many short-lived threads; one malloc arena per
   // thread would hold freed memory per thread. Two arenas are plenty here.
@@ -216,9 +219,13 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
   store::ObjectStoreOptions storeOptions;
   storeOptions.blobCacheBytes = options.blobCacheBytes;
   storeOptions.treeCacheBytes = options.treeCacheBytes;
+  auto maxSize = cacheMaxSize();
+  if (!maxSize.ok()) return fail(maxSize.error().message());
+  storeOptions.maxBlobBytes = *maxSize;
   auto objects =
       store::ObjectStore::open(shared, cacheDirectoryFor(shared->storePath()), storeOptions);
   if (!objects.ok()) return fail(objects.error().message());
+  recordCacheOwner(cacheDirectoryFor(shared->storePath()), shared->root());
   std::shared_ptr<store::ObjectStore> store(std::move(objects).value());
   // Progress of a first import goes to whoever waits for the mount.
   bool tty = readyFd < 0 && isatty(2);
@@ -265,6 +272,13 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
 
   fs::MountOptions mountOptions;
   mountOptions.mountPoint = client.mountPoint;
+  // The mount's source names its client, so `hgvfs doctor` can tell the
+  // mounts of its own $HGVFS_HOME from another home's. The option string
+  // cannot carry a comma, and mountinfo escapes blanks: such names stay
+  // plain "hgvfs".
+  if (client.directory.find_first_of(", \t\n\\") == std::string::npos) {
+    mountOptions.fsName = "hgvfs:" + client.directory;
+  }
   mountOptions.allowOther = options.allowOther;
   mountOptions.debugFuse = options.debugFuse;
   mountOptions.keepCache = options.keepCache;
@@ -272,6 +286,7 @@ int runDaemon(const DaemonOptions& options, int readyFd) {
   mountOptions.readdirplus = options.readdirplus;
   mountOptions.zeroMessageOpen = mountOptions.zeroMessageOpendir = options.zeroMessageOpen;
   mountOptions.writebackCache = options.writebackCache;
+  mountOptions.xattrs = options.xattrs;
   mountOptions.readOnly = options.readOnly;
   mountOptions.entryTimeout = mountOptions.attrTimeout = mountOptions.negativeTimeout =
       options.cacheTimeout;

@@ -24,6 +24,7 @@ struct DaemonOptions {
   bool readdirplus = true;
   bool zeroMessageOpen = true;
   bool writebackCache = false;  // --writeback-cache
+  bool xattrs = true;  // extended attributes (off: EOPNOTSUPP)
   // No overlay: every change answers EROFS, and the superblock is read-only
   // (the kernel then need not refresh atime after reads).
   bool readOnly = false;
@@ -34,5 +35,11 @@ struct DaemonOptions {
 // written to `readyFd` as "error: MESSAGE\n"; once it is up, "ok\n" is
 // written and the fd closed. `readyFd` may be -1.
 int runDaemon(const DaemonOptions& options, int readyFd);
+
+// The Mercurial extension the mount's .hg/hgrc enables, and the lines that
+// enable it and name the daemon's socket, as `hgvfs mount` writes them
+// (`hgvfs doctor --fix` writes them again).
+std::string hgvfsExtensionPath();
+std::string mountHgrcLines(const std::string& socket);
 
 }  // namespace hgvfs::daemon

@@ -58,6 +58,7 @@ Status FileSystem::findDemotionsLocked(InodeNumber ino, const Bytes& path,
     }
     if (!S_ISREG(rec.mode) || t->isDirectory() || t->kind == store::EntryKind::kSymlink) continue;
     if (rec.mode != modeOf(t->kind) || rec.uid != options_.uid || rec.gid != options_.gid) continue;
+    if (overlay_->hasXattrs(rec.ino)) continue;  // they live with its overlay file
     out.push_back(Demotion{ino, name, std::move(child), rec, *t, {}});
   }
   return okStatus();
@@ -206,6 +207,7 @@ Result<bool> FileSystem::findEqualDirsLocked(InodeNumber ino, const Bytes& path,
   if (ino == kRootInode) return false;
   const OverlayDirHeader& h = dir->header;
   if (h.mode != (S_IFDIR | 0755) || h.uid != options_.uid || h.gid != options_.gid) return false;
+  if (overlay_->hasXattrs(ino.value())) return false;  // they live with its record
   const auto& theirs = tree->entries();
   if (theirs.size() != dir->entries.size()) return false;
   size_t j = 0;

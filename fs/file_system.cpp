@@ -56,6 +56,10 @@ Status FileSystem::start() {
         "{} dangling entries removed",
         report.orphanFiles, report.orphanDirectories, report.danglingEntries);
   }
+  if (report.orphanXattrs) {
+    log().info("overlay: extended attributes of {} inodes no entry names removed at mount",
+               report.orphanXattrs);
+  }
   HG_RETURN_IF_ERROR(
       inodes_.startNumbering(std::max(overlay_->reservedInodes(), report.maxInode + 1)));
   HG_ASSIGN_OR_RETURN(auto root, overlay_->loadDirectory(kRootInode.value()));
@@ -160,7 +164,10 @@ Result<struct stat> FileSystem::attributes(const Snapshot& s) {
       return e;
     }
     st.st_size = S_ISREG(s.mode) || S_ISLNK(s.mode) ? real.st_size : 0;
-    st.st_blocks = real.st_blocks;
+    st.st_blocks = S_ISREG(s.mode) || S_ISLNK(s.mode) ? real.st_blocks : 0;
+    if (S_ISCHR(s.mode) || S_ISBLK(s.mode)) {
+      HG_ASSIGN_OR_RETURN(st.st_rdev, readRdev(s.ino));
+    }
     st.st_atim = real.st_atim;
     st.st_mtim = real.st_mtim;
     st.st_ctim = real.st_ctim;
@@ -173,6 +180,7 @@ Result<struct stat> FileSystem::attributes(const Snapshot& s) {
         ReaderLock lock(inodes_.mutex());
         HG_ASSIGN_OR_RETURN(source, inodes_.sourcePath(s.ino));
       }
+      if (!objects_->knownSize(s.id)) warmSiblingSizes(s.ino);
       auto got = objects_->fileSize(source, s.id);
       if (!got.ok()) return annotate(std::move(got).takeError(), s.ino);
       size = *got;
@@ -183,6 +191,23 @@ Result<struct stat> FileSystem::attributes(const Snapshot& s) {
   }
   st.st_blocks = (st.st_size + 511) / 512;
   return st;
+}
+
+Result<dev_t> FileSystem::readRdev(InodeNumber ino) {
+  std::string path = overlay_->filePath(ino.value());
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    Error e = sysError("cannot open overlay file");
+    e.where = path;
+    return e;
+  }
+  unsigned char raw[8];
+  ssize_t n = ::pread(fd, raw, sizeof raw, 0);
+  ::close(fd);
+  if (n != sizeof raw) return corrupt("a device's overlay file does not hold its number", path);
+  uint64_t rdev = 0;
+  for (unsigned char c : raw) rdev = (rdev << 8) | c;
+  return static_cast<dev_t>(rdev);
 }
 
 Result<FileSystem::Snapshot> FileSystem::lookupLocked(InodeNumber parent, ByteView name) {
@@ -473,6 +498,11 @@ Result<Bytes> FileSystem::readlink(InodeNumber ino) {
 size_t FileSystem::inodeCount() const {
   ReaderLock lock(inodes_.mutex());
   return inodes_.size();
+}
+
+InodeCounts FileSystem::inodeCounts() const {
+  ReaderLock lock(inodes_.mutex());
+  return inodes_.counts();
 }
 
 size_t FileSystem::memoryUsage() const {

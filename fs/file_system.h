@@ -56,6 +56,7 @@
 #include "fs/inode_number.h"
 #include "fs/inode_table.h"
 #include "fs/kernel_mtime.h"
+#include "fs/fuse_stats.h"
 #include "fs/overlay.h"
 #include "fs/overlay_file.h"
 #include "store/object_store.h"
@@ -191,6 +192,14 @@ class FileSystem {
   Result<std::vector<ListedEntry>> list(InodeNumber dir, uint64_t after, size_t max)
       EXCLUDES(inodes_.mutex());
   InodeNumber parentOf(InodeNumber dir) EXCLUDES(inodes_.mutex());
+  // Starts computing, in one background batch, the sizes the cache does not
+  // know of an unmaterialized directory's files (warm_sizes.cpp), and
+  // returns those files' names, sorted: a listing with attributes lists
+  // them without, rather than wait.
+  std::vector<Bytes> warmSizes(InodeNumber dir) EXCLUDES(inodes_.mutex());
+  // Sizes, in one parallel batch, every file of `file`'s directory whose
+  // size the cache does not know (before a stat computes its own).
+  void warmSiblingSizes(InodeNumber file) EXCLUDES(inodes_.mutex());
   Result<Bytes> readlink(InodeNumber ino) EXCLUDES(inodes_.mutex());
 
   // Content.
@@ -211,12 +220,27 @@ class FileSystem {
   Status fsync(InodeNumber ino, bool dataOnly) EXCLUDES(inodes_.mutex());
   Status syncMetadata();
 
+  // Extended attributes (xattrs.cpp): user.*, trusted.* and security.*
+  // on any inode, kept in the overlay by inode number (setting one
+  // materializes a file or directory, so its number lasts); system.* is
+  // EOPNOTSUPP (no ACLs). Errors carry the errno ext4 gives.
+  Result<Bytes> getxattr(InodeNumber ino, ByteView name, const Caller& caller)
+      EXCLUDES(inodes_.mutex());
+  // The names, each followed by a NUL (trusted.* only for root).
+  Result<Bytes> listxattr(InodeNumber ino, const Caller& caller) EXCLUDES(inodes_.mutex());
+  Status setxattr(InodeNumber ino, ByteView name, ByteView value, int flags, const Caller& caller)
+      EXCLUDES(inodes_.mutex());
+  Status removexattr(InodeNumber ino, ByteView name, const Caller& caller)
+      EXCLUDES(inodes_.mutex());
+
   // Changes to names. Each returns the new entry's attributes (one lookup
   // counted).
   Result<struct stat> create(InodeNumber parent, ByteView name, mode_t mode, const Caller& caller)
       EXCLUDES(inodes_.mutex());
-  Result<struct stat> mknod(InodeNumber parent, ByteView name, mode_t mode, const Caller& caller)
-      EXCLUDES(inodes_.mutex());
+  // Regular files, FIFOs, sockets and (`rdev`) block and character devices
+  // (the kernel checks the caller may make those).
+  Result<struct stat> mknod(InodeNumber parent, ByteView name, mode_t mode, const Caller& caller,
+                            dev_t rdev = 0) EXCLUDES(inodes_.mutex());
   Result<struct stat> mkdir(InodeNumber parent, ByteView name, mode_t mode, const Caller& caller)
       EXCLUDES(inodes_.mutex());
   Result<struct stat> symlink(InodeNumber parent, ByteView name, ByteView target,
@@ -273,6 +297,11 @@ class FileSystem {
   const Overlay* overlay() const { return overlay_.get(); }
   size_t inodeCount() const EXCLUDES(inodes_.mutex());
   size_t memoryUsage() const EXCLUDES(inodes_.mutex());  // bytes held by the inode table
+  // The loaded inodes by kind, and how many of them are materialized.
+  InodeCounts inodeCounts() const EXCLUDES(inodes_.mutex());
+  // Requests served since the mount (the FUSE server records them).
+  FuseStats& fuseStats() { return fuseStats_; }
+  const FuseStats& fuseStats() const { return fuseStats_; }
 
  private:
   struct Snapshot {  // an inode's fields, copied under the lock
@@ -294,6 +323,8 @@ class FileSystem {
   Snapshot snapshotLocked(InodeNumber ino, const Inode& inode) const
       REQUIRES_SHARED(inodes_.mutex());
   Result<struct stat> attributes(const Snapshot& s) EXCLUDES(inodes_.mutex());
+  // The number of device `ino` (materialized), from its overlay file.
+  Result<dev_t> readRdev(InodeNumber ino);
   Result<Snapshot> lookupLocked(InodeNumber parent, ByteView name) REQUIRES(inodes_.mutex());
   // A materialized directory's entries, read from the overlay if needed.
   Result<DirState*> loadedDirLocked(InodeNumber ino) REQUIRES(inodes_.mutex());
@@ -302,6 +333,10 @@ class FileSystem {
   Status listTreeLocked(InodeNumber dir, const store::Tree& tree, uint64_t after, size_t max,
                         std::vector<ListedEntry>& out) REQUIRES(inodes_.mutex());
   Result<std::shared_ptr<const store::Tree>> treeOf(const hg::Node& id);
+  // The files of unmaterialized directory `dir` whose size the cache does
+  // not know; their names go to `names` (sorted) when given.
+  std::vector<store::FileRef> unsizedFiles(InodeNumber dir, std::vector<Bytes>* names)
+      EXCLUDES(inodes_.mutex());
   Error annotate(Error e, InodeNumber ino) EXCLUDES(inodes_.mutex());
   Status readOnly() const;
   bool isDotHg(InodeNumber parent, ByteView name) const {
@@ -375,6 +410,12 @@ class FileSystem {
   // reads them), within `change`; nothing when it has no parent.
   Status recordOwnerAndModeLocked(InodeNumber ino, uint32_t mode, uid_t uid, gid_t gid,
                                   OverlayChange& change) REQUIRES(inodes_.mutex());
+
+  // xattrs.cpp: the number attributes of `ino` are kept under, once it is
+  // materialized (a directory's record, a file's overlay file).
+  Result<InodeNumber> xattrHolder(InodeNumber ino) EXCLUDES(inodes_.mutex());
+  // A change of an attribute is a change of ctime.
+  Status touchCtime(InodeNumber ino) EXCLUDES(inodes_.mutex());
 
   // dematerialize.cpp.
   struct Demotion;
@@ -463,6 +504,7 @@ class FileSystem {
   FileRemover remover_;
   // Every inode, and the namespace lock (inodes_.mutex()).
   InodeTable inodes_;
+  FuseStats fuseStats_;
 
   // Files being copied into the overlay, one thread each: the overlay file
   // of an inode is written by its claimant alone, without the namespace

@@ -21,9 +21,6 @@ Result<struct stat> FileSystem::newEntry(InodeNumber parent, ByteView name, mode
                                          const Caller& caller, ByteView symlinkTarget) {
   HG_RETURN_IF_ERROR(checkName(name));
   if (isDotHg(parent, name)) return errnoError(EEXIST, "exists");
-  if (S_ISCHR(mode) || S_ISBLK(mode)) {
-    return errnoError(EPERM, "device files are not supported");
-  }
   if (!overlay_) return readOnly().takeError();
   warmForChange(parent);
   OverlayEntry rec;
@@ -37,8 +34,10 @@ Result<struct stat> FileSystem::newEntry(InodeNumber parent, ByteView name, mode
     // this file yet. A failed change deletes it again.
     HG_ASSIGN_OR_RETURN(InodeNumber ino, inodes_.allocate());
     rec.ino = ino.value();
-    HG_ASSIGN_OR_RETURN(int fd, S_ISLNK(mode) ? overlay_->createFileWith(rec.ino, symlinkTarget)
-                                              : overlay_->createFile(rec.ino));
+    // A symlink's overlay file holds its target, a device's its number.
+    HG_ASSIGN_OR_RETURN(int fd, S_ISLNK(mode) || S_ISCHR(mode) || S_ISBLK(mode)
+                                    ? overlay_->createFileWith(rec.ino, symlinkTarget)
+                                    : overlay_->createFile(rec.ino));
     file = std::make_shared<OverlayFile>(fd, openFiles_);
   }
   Snapshot s;
@@ -98,11 +97,14 @@ Result<struct stat> FileSystem::create(InodeNumber parent, ByteView name, mode_t
 }
 
 Result<struct stat> FileSystem::mknod(InodeNumber parent, ByteView name, mode_t mode,
-                                      const Caller& caller) {
-  if (!S_ISREG(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode) && (mode & S_IFMT) != 0) {
-    return errnoError(EPERM, "device files are not supported");
-  }
+                                      const Caller& caller, dev_t rdev) {
   if ((mode & S_IFMT) == 0) mode |= S_IFREG;
+  if (!S_ISREG(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISCHR(mode) && !S_ISBLK(mode)) {
+    return errnoError(EINVAL, "not a kind of file mknod makes");
+  }
+  if (S_ISCHR(mode) || S_ISBLK(mode)) {
+    return newEntry(parent, name, mode, caller, encodeRdev(rdev));
+  }
   return newEntry(parent, name, mode, caller, {});
 }
 

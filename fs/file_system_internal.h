@@ -51,6 +51,13 @@ inline Status checkName(ByteView name) {
   return okStatus();
 }
 
+// A device's number, as its overlay file holds it: 8 bytes, big-endian.
+inline Bytes encodeRdev(dev_t rdev) {
+  Bytes out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((uint64_t{rdev} >> (56 - 8 * i)) & 0xff);
+  return out;
+}
+
 // A directory found equal to a revision's tree (dematerialize.cpp).
 struct FileSystem::DirDemotion {
   InodeNumber parent;

@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <exception>
 #include <vector>
@@ -207,6 +208,9 @@ struct FuseOps {
       FileSystem& filesystem = fs(req);
       std::vector<char> buf(size);
       size_t used = 0;
+      // Files whose size is not known yet are listed without attributes.
+      std::vector<Bytes> unsized;
+      if (plus && off == 0) unsized = filesystem.warmSizes(InodeNumber(ino));
       // "." and ".." take offsets 0 and 1; entries carry cookies from 3.
       for (off_t i = off; i < 2; ++i) {
         const char* name = i == 0 ? "." : "..";
@@ -248,6 +252,14 @@ struct FuseOps {
               break;
             }
             fuse_entry_param e{};
+            if (std::binary_search(unsized.begin(), unsized.end(), entry.name)) {
+              e.attr.st_ino = entry.ino;
+              e.attr.st_mode = entry.type;
+              fuse_add_direntry_plus(req, dst, room, entry.name.c_str(), &e, next);
+              used += need;
+              after = entry.cookie;
+              continue;
+            }
             auto st = filesystem.lookup(InodeNumber(ino), entry.name);
             if (st.ok()) {
               e = entryFor(req, *st);
@@ -428,9 +440,9 @@ struct FuseOps {
     });
   }
 
-  static void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
+  static void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
     guard(req, "mknod", [&](bool& replied) {
-      auto st = fs(req).mknod(InodeNumber(parent), name, mode, caller(req));
+      auto st = fs(req).mknod(InodeNumber(parent), name, mode, caller(req), rdev);
       replied = true;
       replyEntry(req, st, "mknod");
     });
@@ -510,55 +522,105 @@ struct FuseOps {
     fuse_reply_err(req, (mask & W_OK) && !fs(req).writable() ? EROFS : 0);
   }
 
-  // No extended attributes. ENOSYS (not ENODATA) makes the kernel stop
-  // asking: every later xattr call answers EOPNOTSUPP without a round trip.
-  // With ENODATA, `ls -l` cost two requests per entry (measured: 58
-  // GETXATTR for 14 entries listed twice).
-  static void getxattr(fuse_req_t req, fuse_ino_t, const char*, size_t) {
-    fuse_reply_err(req, ENOSYS);
+  // Extended attributes (FileSystem::getxattr and the rest). With them
+  // off (MountOptions::xattrs), ENOSYS: the kernel stops asking, and every
+  // later xattr call answers EOPNOTSUPP without a round trip.
+  static void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+    if (!opts(req).xattrs) return (void)fuse_reply_err(req, ENOSYS);
+    guard(req, "getxattr", [&](bool& replied) {
+      auto value = fs(req).getxattr(InodeNumber(ino), name, caller(req));
+      replied = true;
+      replyXattr(req, value, size, "getxattr");
+    });
   }
-  static void listxattr(fuse_req_t req, fuse_ino_t, size_t) { fuse_reply_err(req, ENOSYS); }
-  static void setxattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
-    fuse_reply_err(req, ENOSYS);
+  static void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+    if (!opts(req).xattrs) return (void)fuse_reply_err(req, ENOSYS);
+    guard(req, "listxattr", [&](bool& replied) {
+      auto names = fs(req).listxattr(InodeNumber(ino), caller(req));
+      replied = true;
+      replyXattr(req, names, size, "listxattr");
+    });
   }
-  static void removexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, ENOSYS); }
+  // Size 0 asks for the size; a buffer too small is ERANGE.
+  static void replyXattr(fuse_req_t req, const Result<Bytes>& value, size_t size, const char* op) {
+    if (!value.ok()) return replyError(req, value.error(), op);
+    if (size == 0) return (void)fuse_reply_xattr(req, value->size());
+    if (value->size() > size) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, value->data(), value->size());
+  }
+  static void setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
+                       size_t size, int flags) {
+    if (!opts(req).xattrs) return (void)fuse_reply_err(req, ENOSYS);
+    guard(req, "setxattr", [&](bool& replied) {
+      auto status =
+          fs(req).setxattr(InodeNumber(ino), name, ByteView(value, size), flags, caller(req));
+      replied = true;
+      replyStatus(req, status, "setxattr");
+    });
+  }
+  static void removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+    if (!opts(req).xattrs) return (void)fuse_reply_err(req, ENOSYS);
+    guard(req, "removexattr", [&](bool& replied) {
+      auto status = fs(req).removexattr(InodeNumber(ino), name, caller(req));
+      replied = true;
+      replyStatus(req, status, "removexattr");
+    });
+  }
+
+  // Every request passes here (the table below): its handler's time goes
+  // to the FileSystem's FuseStats. The stats are found before the handler
+  // runs, since the request is gone once replied to.
+  template <FuseOp Op, auto Handler>
+  struct Timed;
+  template <FuseOp Op, typename... Args, void (*Handler)(fuse_req_t, Args...)>
+  struct Timed<Op, Handler> {
+    static void call(fuse_req_t req, Args... args) {
+      FuseStats& stats = fs(req).fuseStats();
+      auto start = std::chrono::steady_clock::now();
+      Handler(req, args...);
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+      stats.record(Op, static_cast<uint64_t>(ns));
+    }
+  };
 
   static fuse_lowlevel_ops table() {
     fuse_lowlevel_ops ops{};
     ops.init = init;
-    ops.lookup = lookup;
-    ops.forget = forget;
-    ops.forget_multi = forgetMulti;
-    ops.getattr = getattr;
-    ops.readlink = readlink;
-    ops.opendir = opendir;
-    ops.readdir = readdir;
-    ops.readdirplus = readdirplus;
-    ops.releasedir = releasedir;
-    ops.open = open;
-    ops.read = read;
-    ops.release = release;
-    ops.flush = flush;
-    ops.fsync = fsync;
-    ops.fsyncdir = fsyncdir;
-    ops.statfs = statfs;
-    ops.access = access;
-    ops.getxattr = getxattr;
-    ops.listxattr = listxattr;
-    ops.setattr = setattr;
-    ops.mknod = mknod;
-    ops.mkdir = mkdir;
-    ops.unlink = unlink;
-    ops.rmdir = rmdir;
-    ops.symlink = symlink;
-    ops.rename = rename;
-    ops.link = link;
-    ops.write = write;
-    ops.write_buf = writeBuf;
-    ops.create = create;
-    ops.setxattr = setxattr;
-    ops.removexattr = removexattr;
-    ops.fallocate = fallocate;
+    ops.lookup = Timed<FuseOp::kLookup, lookup>::call;
+    ops.forget = Timed<FuseOp::kForget, forget>::call;
+    ops.forget_multi = Timed<FuseOp::kForgetMulti, forgetMulti>::call;
+    ops.getattr = Timed<FuseOp::kGetattr, getattr>::call;
+    ops.readlink = Timed<FuseOp::kReadlink, readlink>::call;
+    ops.opendir = Timed<FuseOp::kOpendir, opendir>::call;
+    ops.readdir = Timed<FuseOp::kReaddir, readdir>::call;
+    ops.readdirplus = Timed<FuseOp::kReaddirplus, readdirplus>::call;
+    ops.releasedir = Timed<FuseOp::kReleasedir, releasedir>::call;
+    ops.open = Timed<FuseOp::kOpen, open>::call;
+    ops.read = Timed<FuseOp::kRead, read>::call;
+    ops.release = Timed<FuseOp::kRelease, release>::call;
+    ops.flush = Timed<FuseOp::kFlush, flush>::call;
+    ops.fsync = Timed<FuseOp::kFsync, fsync>::call;
+    ops.fsyncdir = Timed<FuseOp::kFsyncdir, fsyncdir>::call;
+    ops.statfs = Timed<FuseOp::kStatfs, statfs>::call;
+    ops.access = Timed<FuseOp::kAccess, access>::call;
+    ops.getxattr = Timed<FuseOp::kGetxattr, getxattr>::call;
+    ops.listxattr = Timed<FuseOp::kListxattr, listxattr>::call;
+    ops.setattr = Timed<FuseOp::kSetattr, setattr>::call;
+    ops.mknod = Timed<FuseOp::kMknod, mknod>::call;
+    ops.mkdir = Timed<FuseOp::kMkdir, mkdir>::call;
+    ops.unlink = Timed<FuseOp::kUnlink, unlink>::call;
+    ops.rmdir = Timed<FuseOp::kRmdir, rmdir>::call;
+    ops.symlink = Timed<FuseOp::kSymlink, symlink>::call;
+    ops.rename = Timed<FuseOp::kRename, rename>::call;
+    ops.link = Timed<FuseOp::kLink, link>::call;
+    ops.write = Timed<FuseOp::kWrite, write>::call;
+    ops.write_buf = Timed<FuseOp::kWriteBuf, writeBuf>::call;
+    ops.create = Timed<FuseOp::kCreate, create>::call;
+    ops.setxattr = Timed<FuseOp::kSetxattr, setxattr>::call;
+    ops.removexattr = Timed<FuseOp::kRemovexattr, removexattr>::call;
+    ops.fallocate = Timed<FuseOp::kFallocate, fallocate>::call;
     return ops;
   }
 };

@@ -47,6 +47,9 @@ struct MountOptions {
   // a regular file it holds, and sends its mtime in a setattr. Off unless
   // asked for (`hgvfs mount --writeback-cache`).
   bool writebackCache = false;
+  // Extended attributes; off, the kernel is told ENOSYS once and asks no
+  // more (no GETXATTR of security.capability before writes).
+  bool xattrs = true;
   // Mount read-only (MS_RDONLY): the kernel refuses writes itself and does
   // not invalidate atime after every read (one GETATTR per file saved).
   bool readOnly = false;

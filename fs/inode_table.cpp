@@ -1,5 +1,7 @@
 #include "fs/inode_table.h"
 
+#include <sys/stat.h>
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -236,6 +238,16 @@ size_t InodeTable::memoryUsage() const {
     if (n.name.size() > 15) bytes += chunk(n.name.capacity() + 1);
   }
   return bytes;
+}
+
+InodeCounts InodeTable::counts() const {
+  InodeCounts c;
+  for (const auto& [ino, inode] : inodes_) {
+    bool dir = S_ISDIR(inode.mode);
+    (dir ? c.directories : c.files)++;
+    if (inode.materialized) (dir ? c.materializedDirectories : c.materializedFiles)++;
+  }
+  return c;
 }
 
 }  // namespace hgvfs::fs

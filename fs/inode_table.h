@@ -47,6 +47,12 @@ struct Inode {
   Bytes name;
 };
 
+// The loaded inodes by kind (hgvfs stats).
+struct InodeCounts {
+  size_t directories = 0, files = 0;  // files: everything not a directory
+  size_t materializedDirectories = 0, materializedFiles = 0;
+};
+
 // The entries of a materialized directory, in memory. Cookies (listing
 // offsets) increase with each insertion and are stable while it is loaded;
 // 1 and 2 are "." and "..", 3 is .hg in the root.
@@ -149,6 +155,7 @@ class InodeTable {
   uint64_t nextNumber() const EXCLUDES(numberMutex_);
 
   size_t size() const REQUIRES_SHARED(mutex_);
+  InodeCounts counts() const REQUIRES_SHARED(mutex_);
   size_t memoryUsage() const REQUIRES_SHARED(mutex_);  // bytes (approximate)
 
  private:

@@ -18,7 +18,8 @@
 namespace hgvfs::fs {
 namespace {
 
-enum Db : size_t { kDirs = 0, kMeta = 1 };
+enum Db : size_t { kDirs = 0, kMeta = 1, kXattrs = 2 };
+static_assert(kXattrs == Overlay::kXattrsDb);
 
 constexpr ByteView kFormatKey = "format";
 constexpr ByteView kReservedKey = "reserved";
@@ -247,12 +248,48 @@ Status checkFormatMarker(ByteView marker, const std::string& directory) {
   return okStatus();
 }
 
+// Format 2 had the same records without the "xattrs" database: each value
+// has its version byte raised to 3, then the marker, in one transaction.
+Status upgradeFromFormat2(store::LmdbEnv& env, const std::string& directory) {
+  size_t values = 0;
+  HG_RETURN_IF_ERROR(env.write([&](MDB_txn* txn) -> Status {
+    values = 0;
+    MDB_val k{kFormatKey.size(), const_cast<char*>(kFormatKey.data())}, v;
+    int rc = mdb_get(txn, env.dbi(kMeta), &k, &v);
+    if (rc != 0) return ioError(EIO, mdb_strerror(rc), env.path());
+    ByteView marker(static_cast<const char*>(v.mv_data), v.mv_size);
+    if (marker.size() != 1 || u8At(marker, 0) != 2) return checkFormatMarker(marker, directory);
+    for (Db db : {kDirs, kMeta}) {
+      HG_ASSIGN_OR_RETURN(auto records, readAll(txn, env.dbi(db), env.path()));
+      for (auto& [key, value] : records) {
+        if (ByteView(key) == kFormatKey && db == kMeta) continue;
+        if (value.empty() || u8At(value, 0) != 2) {
+          return corrupt("format 2 overlay record of version " +
+                             std::to_string(value.empty() ? 0 : u8At(value, 0)),
+                         env.path());
+        }
+        value[0] = static_cast<char>(kOverlayFormat);
+        HG_RETURN_IF_ERROR(store::LmdbEnv::put(txn, env.dbi(db), key, value));
+        ++values;
+      }
+    }
+    return store::LmdbEnv::put(txn, env.dbi(kMeta), kFormatKey,
+                               Bytes(1, static_cast<char>(kOverlayFormat)));
+  }));
+  log().info("overlay {}: upgraded from format 2 to format {} ({} records)", directory,
+             kOverlayFormat, values);
+  return okStatus();
+}
+
 // Makes sure the overlay in `env` is in this format: checks its marker, or
 // (when it has none) writes it, after upgrading the records of a format 1
 // overlay. All of that is one transaction: an overlay is never half
 // upgraded, and a refused one is left as it was.
 Status settleFormat(store::LmdbEnv& env, const std::string& directory) {
   HG_ASSIGN_OR_RETURN(auto marker, env.get(env.dbi(kMeta), kFormatKey));
+  if (marker && marker->size() == 1 && u8At(*marker, 0) == 2) {
+    return upgradeFromFormat2(env, directory);
+  }
   if (marker) return checkFormatMarker(*marker, directory);
   UpgradeCounts counts;
   HG_RETURN_IF_ERROR(env.write([&](MDB_txn* txn) -> Status {
@@ -385,6 +422,11 @@ Result<std::unique_ptr<Overlay>> Overlay::open(const std::string& directory) {
                       store::LmdbEnv::open(directory + "/meta", {"dirs", "meta"}, options));
   // Before anything else is written: a refused overlay stays as it was.
   HG_RETURN_IF_ERROR(settleFormat(*overlay->env_, directory));
+  // Then opened again with the databases format 3 added (creating them
+  // would have written to an overlay that may have been refused).
+  overlay->env_.reset();
+  HG_ASSIGN_OR_RETURN(overlay->env_, store::LmdbEnv::open(directory + "/meta",
+                                                          {"dirs", "meta", "xattrs"}, options));
   std::string files = directory + "/files";
   if (mkdir(files.c_str(), 0700) != 0 && errno != EEXIST) {
     return sysError("cannot create the overlay", files);
@@ -400,6 +442,7 @@ Result<std::unique_ptr<Overlay>> Overlay::open(const std::string& directory) {
     }
     overlay->reserved_ = *reserved;
   }
+  HG_RETURN_IF_ERROR(overlay->loadXattrInodes());
   return overlay;
 }
 
@@ -480,6 +523,7 @@ Status Overlay::commitOnce(const OverlayBatch& batch) {
             HG_RETURN_IF_ERROR(store::LmdbEnv::del(txn, dirs, op.key));
             break;
           case OverlayBatch::Op::kDeleteDirectory: {
+            HG_RETURN_IF_ERROR(deleteXattrsIn(txn, keyInode(op.key)));
             MDB_cursor* cursor = nullptr;
             int rc = mdb_cursor_open(txn, dirs, &cursor);
             if (rc != 0) return ioError(EIO, mdb_strerror(rc), env_->path());
@@ -502,6 +546,9 @@ Status Overlay::commitOnce(const OverlayBatch& batch) {
       }
       return okStatus();
     }));
+    for (const auto& op : batch.ops_) {
+      if (op.kind == OverlayBatch::Op::kDeleteDirectory) forgetXattrs(keyInode(op.key));
+    }
   }
   for (uint64_t ino : batch.filesToRemove_) removeFile(ino);
   return okStatus();
@@ -574,7 +621,10 @@ Result<int> Overlay::openFile(uint64_t ino) {
   return fd;
 }
 
-void Overlay::removeFile(uint64_t ino) { ::unlink(filePath(ino).c_str()); }
+void Overlay::removeFile(uint64_t ino) {
+  ::unlink(filePath(ino).c_str());
+  if (hasXattrs(ino)) (void)removeXattrs(ino);
+}
 
 Result<OverlayCheckReport> Overlay::check() {
   OverlayCheckReport report;
@@ -630,6 +680,11 @@ Result<OverlayCheckReport> Overlay::check() {
     report.maxInode = std::max(report.maxInode, dir);
   }
   report.orphanDirectories = orphanDirs.size();
+  // Extended attributes of inodes nothing names any more (a daemon killed
+  // between a removal and the cleanup after it).
+  HG_ASSIGN_OR_RETURN(report.orphanXattrs, dropXattrsExcept([&](uint64_t ino) {
+                        return reachable.count(ino) > 0 || files.count(ino) > 0;
+                      }));
   // Overlay files no entry names, and half-written copies.
   std::string root = directory_ + "/files";
   if (DIR* top = ::opendir(root.c_str())) {

@@ -21,7 +21,7 @@
 // Every transaction is one rename, create or removal: a directory is never
 // seen half-renamed.
 //
-// On-disk format 2 (kOverlayFormat). Every integer is big-endian, whatever
+// On-disk format 3 (kOverlayFormat). Every integer is big-endian, whatever
 // the host; every value starts with a version byte, equal to the format.
 //
 //   database "meta", key "format" (the format marker; written when the
@@ -52,9 +52,16 @@
 //     u32 source length        4 bytes
 //     source                   that many bytes: the path in the revision
 //
+//   database "xattrs": extended attributes by inode (overlay_xattrs.cpp).
+//   A character or block device's overlay file holds its number (u64).
+//
 // Every length is exact: a shorter or longer value is Corrupt, a version or
 // marker above kOverlayFormat is Unsupported (a newer hgvfs wrote it, and
 // open() refuses the overlay rather than misread it).
+//
+// Format 2 was format 3 without the "xattrs" database (and without device
+// files): open() raises every version byte to 3, in one transaction. A
+// format 2 hgvfs refuses a format 3 overlay (its marker is newer).
 //
 // Format 1 (hgvfs up to commit 401fa2a: `git show 401fa2a:fs/overlay.cpp`)
 // had no format marker and the same databases, keys and fields, but no
@@ -62,7 +69,7 @@
 // time as two 8-byte integers (60 bytes); an entry was ino, mode, uid, gid,
 // a flag byte (21 bytes), then when not materialized the node and the
 // source as the rest of the value; "reserved" was 8 bytes. open() rewrites
-// such an overlay as format 2 in one transaction and logs it. It reads
+// such an overlay as format 3 in one transaction and logs it. It reads
 // format 1 in this host's byte order: an overlay never leaves the machine
 // that wrote it.
 //
@@ -76,16 +83,19 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "base/bytes.h"
 #include "base/result.h"
+#include "base/thread_annotations.h"
+#include "fs/overlay_check.h"
 #include "hgbridge/node.h"
 #include "store/lmdb_env.h"
 
 namespace hgvfs::fs {
 
-inline constexpr uint8_t kOverlayFormat = 2;
+inline constexpr uint8_t kOverlayFormat = 3;
 inline constexpr size_t kOverlayEntryFixedSize = 1 + 1 + 8 + 4 + 4 + 4;
 inline constexpr size_t kOverlayDirHeaderSize = 1 + 4 + 4 + 4 + 3 * (8 + 8);
 inline constexpr size_t kOverlayReservedSize = 1 + 8;
@@ -162,6 +172,7 @@ struct OverlayCheckReport {
   size_t orphanFiles = 0;        // overlay files removed (no entry named them)
   size_t orphanDirectories = 0;  // directory records removed (unreachable)
   size_t danglingEntries = 0;    // entries removed (their overlay file was gone)
+  size_t orphanXattrs = 0;       // inodes whose extended attributes were removed
   uint64_t maxInode = 1;
 };
 
@@ -198,10 +209,37 @@ class Overlay {
   // Walks every record reachable from the root (inode 1), removes what a
   // killed daemon left behind (see above) and reports what it did.
   Result<OverlayCheckReport> check();
+  // Reads every record and overlay file and reports each broken invariant;
+  // with `fix`, repairs them, moving user bytes to `lostFound` instead of
+  // deleting them (overlay_check.h).
+  Result<std::vector<OverlayFinding>> examine(bool fix, const std::string& lostFound);
 
   const std::string& directory() const { return directory_; }
 
+  // Extended attributes (overlay_xattrs.cpp), by inode number: those of a
+  // file go with its overlay file (removeFile), those of a directory with
+  // its record (removeDirectory). Each call is one transaction.
+  static constexpr size_t kXattrsDb = 2;
+  // Whether `ino` has any (in memory: no transaction when it has none).
+  bool hasXattrs(uint64_t ino) const EXCLUDES(xattrMutex_);
+  Result<std::optional<Bytes>> getXattr(uint64_t ino, ByteView name);
+  // The names, in key (bytewise) order.
+  Result<std::vector<Bytes>> listXattrs(uint64_t ino);
+  // `flags`: XATTR_CREATE (EEXIST when it exists), XATTR_REPLACE (ENODATA
+  // when it does not). ENOSPC when the inode's attributes would pass
+  // kOverlayXattrSpace (see overlay_xattrs.cpp).
+  Status setXattr(uint64_t ino, ByteView name, ByteView value, int flags) EXCLUDES(xattrMutex_);
+  Status removeXattr(uint64_t ino, ByteView name) EXCLUDES(xattrMutex_);
+  Status removeXattrs(uint64_t ino) EXCLUDES(xattrMutex_);
+
  private:
+  Status loadXattrInodes() EXCLUDES(xattrMutex_);
+  // Inside a commit: removes the attributes of `ino` on disk; once it is
+  // committed, forgetXattrs(ino) (a failed commit leaves both as they were).
+  Status deleteXattrsIn(MDB_txn* txn, uint64_t ino) EXCLUDES(xattrMutex_);
+  void forgetXattrs(uint64_t ino) EXCLUDES(xattrMutex_);
+  // Removes the attributes of every inode `keep` refuses; returns how many.
+  Result<size_t> dropXattrsExcept(const std::function<bool(uint64_t)>& keep) EXCLUDES(xattrMutex_);
   Overlay() = default;
   Status commitOnce(const OverlayBatch& batch);
   void takeReserve();
@@ -210,6 +248,10 @@ class Overlay {
   bool reserveHeld_ = false;
   std::unique_ptr<store::LmdbEnv> env_;
   uint64_t reserved_ = 2;
+  // Inodes with extended attributes. Lock order: a leaf (taken inside
+  // LMDB write callbacks, which lock nothing else).
+  mutable Mutex xattrMutex_;
+  std::unordered_set<uint64_t> xattrInodes_ GUARDED_BY(xattrMutex_);
 };
 
 }  // namespace hgvfs::fs

@@ -27,7 +27,10 @@ Config (set by the mount in .hg/hgrc)::
 
   [hgvfs]
   socket = /path/to/client/socket   # the daemon's control socket
-  timeout = 10                      # seconds to wait for the daemon
+  timeout = 10                      # seconds to wait for the daemon; a
+                                    # daemon that answers hello on another
+                                    # connection meanwhile is busy, not
+                                    # hung, and is waited for (up to 1 h)
   native-update = True              # updates through the daemon
   untracked-check-after = 64        # files an update creates before its
                                     # untracked-file checks use the daemon
@@ -47,6 +50,7 @@ import os
 import socket
 import stat
 import struct
+import time
 import weakref
 
 from mercurial.i18n import _
@@ -122,11 +126,46 @@ def _connect(path, timeout):
 _connections = {}
 
 
-def _roundtrip(sock, req):
+# How long a request may take while the daemon keeps answering `hello` on
+# another connection: the first look at a revision imports its trees,
+# which at a million files outlasts any timeout meant for a hung daemon.
+_BUSY_LIMIT = 3600.0
+
+
+def _alive(path, timeout):
+    """Whether the daemon answers a hello on a connection of its own
+    within `timeout` (it serves each connection on a thread of its own)."""
+    try:
+        sock = _connect(path, timeout)
+    except OSError:
+        return False
+    try:
+        reply = json.loads(b''.join(_roundtrip(sock, {'op': 'hello'})))
+        return isinstance(reply, dict) and reply.get('ok') is True
+    except (DaemonError, OSError, ValueError):
+        return False
+    finally:
+        sock.close()
+
+
+def _roundtrip(sock, req, path=None):
+    """Sends `req`, returns the reply line's chunks. With `path`, a timeout
+    is waited out for as long as the daemon is alive (_alive), up to
+    _BUSY_LIMIT seconds; without it, the first timeout raises."""
     sock.sendall(json.dumps(req).encode('ascii') + b'\n')
     chunks = []
+    started = time.monotonic()
     while True:
-        chunk = sock.recv(1 << 20)
+        try:
+            chunk = sock.recv(1 << 20)
+        except socket.timeout:
+            if (
+                path is None
+                or time.monotonic() - started >= _BUSY_LIMIT
+                or not _alive(path, sock.gettimeout())
+            ):
+                raise
+            continue
         if not chunk:
             raise DaemonError('the daemon closed the connection')
         end = chunk.find(b'\n')
@@ -157,7 +196,7 @@ def _request(path, timeout, req):
                 )
         try:
             sock.settimeout(timeout)
-            chunks = _roundtrip(sock, req)
+            chunks = _roundtrip(sock, req, path)
         except (DaemonError, OSError) as e:
             sock.close()
             hungup = isinstance(

@@ -8,7 +8,9 @@
 
 #include "base/hgrc.h"
 #include "hgbridge/repository.h"
+#include "hgbridge/revision_names.h"
 #include "status/copy_tracing.h"
+#include "status/mount_stats.h"
 #include "status/log.h"
 #include "store/tree_diff.h"
 
@@ -94,16 +96,22 @@ Result<fs::WorkingDiff> StatusEngine::diffOf(const std::optional<store::TreeId>&
   return diff;
 }
 
+// A revision as `hg -r` names it (hgbridge/revision_names.h).
+static Result<hg::Revision> lookupName(const hg::Repository& repo, const std::string& spec) {
+  HG_ASSIGN_OR_RETURN(hg::ResolvedRevision resolved, hg::resolveRevision(repo, spec));
+  return resolved.rev;
+}
+
 Result<hg::Node> StatusEngine::resolve(const std::string& rev) {
   auto repo = objects_->repo();
-  auto found = repo->lookup(rev);
+  auto found = lookupName(*repo, rev);
   if (!found.ok()) {
     // Perhaps committed since this snapshot of the repository was taken.
     HG_ASSIGN_OR_RETURN(auto fresh, hg::Repository::open(repositoryRoot_));
     std::shared_ptr<const hg::Repository> shared(std::move(fresh));
     objects_->setRepository(shared);
     repo = shared;
-    found = repo->lookup(rev);
+    found = lookupName(*repo, rev);
     if (!found.ok()) return std::move(found).takeError();
   }
   if (found->isNull()) return hg::Node();
@@ -348,6 +356,12 @@ Result<control::RevisionDiffReply> StatusEngine::revisionDiff(
       reply.entries.push_back(std::move(pair));
     }
   }
+  return reply;
+}
+
+Result<control::StatsReply> StatusEngine::stats(const control::StatsRequest&) {
+  control::StatsReply reply;
+  reply.stats = mountStats(fs_, *objects_);
   return reply;
 }
 

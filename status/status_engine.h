@@ -58,6 +58,8 @@ class StatusEngine : public control::Handler {
   // applied to the mount by fs::FileSystem::checkout.
   Result<control::CheckoutReply> checkout(const control::CheckoutRequest& request) override
       EXCLUDES(mutex_);
+  // `hgvfs stats` (status/mount_stats.h); takes none of the engine's locks.
+  Result<control::StatsReply> stats(const control::StatsRequest& request) override;
 
  private:
   // The two ways of combining the mount's diff with the dirstate.

@@ -201,4 +201,17 @@ Status LmdbEnv::del(MDB_txn* txn, Dbi dbi, ByteView key) {
   return errorFor(rc, "delete failed", {});
 }
 
+Result<LmdbEnv::DbUsage> LmdbEnv::usage(Dbi dbi) {
+  ReaderLock lock(resizeMutex_);
+  MDB_txn* txn = nullptr;
+  int rc = beginTxn(MDB_RDONLY, &txn);
+  if (rc != 0) return lmdbError(rc, "cannot begin a read transaction");
+  MDB_stat st{};
+  rc = mdb_stat(txn, dbi, &st);
+  mdb_txn_abort(txn);
+  if (rc != 0) return lmdbError(rc, "cannot read database statistics");
+  uint64_t pages = st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+  return DbUsage{st.ms_entries, pages * st.ms_psize};
+}
+
 }  // namespace hgvfs::store

@@ -80,6 +80,14 @@ class LmdbEnv {
 
   size_t mapSize() const;
 
+  // Entries and bytes of pages in use (branch, leaf and overflow pages) of
+  // one database, from LMDB's own counts (mdb_stat): no scan.
+  struct DbUsage {
+    uint64_t entries = 0;
+    uint64_t bytes = 0;
+  };
+  Result<DbUsage> usage(Dbi dbi) EXCLUDES(resizeMutex_);
+
  private:
   LmdbEnv() = default;
   Error lmdbError(int rc, const std::string& what) const;

@@ -1,5 +1,7 @@
 #include "store/object_store.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
 #include <unordered_set>
@@ -145,22 +147,32 @@ Result<std::unique_ptr<ObjectStore>> ObjectStore::open(std::shared_ptr<const hg:
   s->setRepository(std::move(repo));
   HG_ASSIGN_OR_RETURN(
       s->env_,
-      LmdbEnv::open(cacheDir, {"trees", "manifest-trees", "blobs", "sizes", "manifest-skips"},
+      LmdbEnv::open(cacheDir,
+                    {"trees", "manifest-trees", "blobs", "sizes", "manifest-skips", "uses"},
                     options.lmdb));
   s->trees_ = std::make_unique<LruCache<TreeId, Tree>>(options.treeCacheBytes);
   s->blobs_ = std::make_unique<LruCache<hg::Node, Bytes>>(options.blobCacheBytes);
   s->blobBudget_ = options.blobCacheBytes;
+  s->maxBlobBytes_ = options.maxBlobBytes;
   s->writer_ = std::thread([p = s.get()] { p->writerLoop(); });
+  s->sizer_ = std::thread([p = s.get()] { p->sizerLoop(); });
   return s;
 }
 
 ObjectStore::~ObjectStore() {
+  {
+    MutexLock lock(sizerMutex_);
+    sizerStopping_ = true;
+  }
+  sizerCv_.signalAll();
+  if (sizer_.joinable()) sizer_.join();
   {
     MutexLock lock(queueMutex_);
     stopping_ = true;
   }
   queueCv_.signalAll();
   if (writer_.joinable()) writer_.join();
+  recordUses();
 }
 
 bool ObjectStore::queueWrite(size_t db, const hg::Node& key, Bytes value, bool droppable) {
@@ -176,11 +188,21 @@ bool ObjectStore::queueWrite(size_t db, const hg::Node& key, Bytes value, bool d
 
 void ObjectStore::writerLoop() {
   std::vector<PendingWrite> batch;
+  // Uses are recorded every few seconds, not per read.
+  constexpr auto kUsePeriod = std::chrono::seconds(5);
+  auto nextUses = std::chrono::steady_clock::now() + kUsePeriod;
   while (true) {
+    if (std::chrono::steady_clock::now() >= nextUses) {
+      recordUses();
+      nextUses = std::chrono::steady_clock::now() + kUsePeriod;
+    }
     {
       MutexLock lock(queueMutex_);
-      while (!stopping_ && queue_.empty()) queueCv_.wait();
+      while (!stopping_ && queue_.empty() && std::chrono::steady_clock::now() < nextUses) {
+        queueCv_.waitUntil(nextUses);
+      }
       if (queue_.empty() && stopping_) return;
+      if (queue_.empty()) continue;  // time to record the uses
       size_t n = std::min(queue_.size(), kMaxBatch);
       batch.assign(std::make_move_iterator(queue_.begin()),
                    std::make_move_iterator(queue_.begin() + static_cast<long>(n)));
@@ -194,12 +216,18 @@ void ObjectStore::writerLoop() {
       }
       return okStatus();
     });
+    uint64_t blobBytes = 0;
     if (!status.ok()) {
       failedWrites_ += batch.size();
       log().warn("object cache write of {} objects failed (the data is still served): {}",
                  batch.size(), status.error().message());
+    } else {
+      for (const auto& w : batch) {
+        if (w.db == kBlobs) blobBytes += w.value.size();
+      }
     }
     batch.clear();
+    if (blobBytes > 0) enforceLimit(blobBytes);
     {
       MutexLock lock(queueMutex_);
       inFlight_ = 0;
@@ -209,8 +237,11 @@ void ObjectStore::writerLoop() {
 }
 
 void ObjectStore::flush() {
-  MutexLock lock(queueMutex_);
-  while (!queue_.empty() || inFlight_ != 0) flushedCv_.wait();
+  {
+    MutexLock lock(queueMutex_);
+    while (!queue_.empty() || inFlight_ != 0) flushedCv_.wait();
+  }
+  recordUses();
 }
 
 Result<hg::Node> ObjectStore::manifestNodeOf(const hg::Repository& repo, hg::Revision rev) {
@@ -395,6 +426,7 @@ Result<std::shared_ptr<const Tree>> ObjectStore::tree(const TreeId& id) {
 }
 
 Result<std::shared_ptr<const Bytes>> ObjectStore::blob(ByteView path, const hg::Node& node) {
+  noteUse(node);
   if (auto cached = blobs_->get(node)) return cached;
   {
     MutexLock lock(largeMutex_);
@@ -428,9 +460,13 @@ Result<std::shared_ptr<const Bytes>> ObjectStore::blob(ByteView path, const hg::
 Result<uint64_t> ObjectStore::fileSize(ByteView path, const hg::Node& node) {
   if (auto cached = blobs_->get(node)) return static_cast<uint64_t>(cached->size());
   HG_ASSIGN_OR_RETURN(auto stored, env_->get(env_->dbi(kSizes), node.view()));
-  if (stored && stored->size() == 8) return be64At(*stored, 0);
+  if (stored && stored->size() == 8) {
+    sizeLmdbHits_.fetch_add(1, std::memory_order_relaxed);
+    return be64At(*stored, 0);
+  }
   HG_ASSIGN_OR_RETURN(hg::Filelog fl, repo()->filelog(path));
   HG_ASSIGN_OR_RETURN(uint64_t size, fl.size(node));
+  sizeHgReads_.fetch_add(1, std::memory_order_relaxed);
   queueWrite(kSizes, node, encodeBe64(size));
   return size;
 }
@@ -442,8 +478,20 @@ ObjectStoreStats ObjectStore::stats() const {
   s.treeLmdbReads = treeLmdbReads_;
   s.deltaImports = deltaImports_;
   s.failedWrites = failedWrites_;
-  s.treeCacheBytes = trees_->stats().bytes;
-  s.blobCacheBytes = blobs_->stats().bytes;
+  auto trees = trees_->stats();
+  auto blobs = blobs_->stats();
+  s.treeCacheBytes = trees.bytes;
+  s.blobCacheBytes = blobs.bytes;
+  s.treeCacheHits = trees.hits;
+  s.treeCacheMisses = trees.misses;
+  s.blobCacheHits = blobs.hits;
+  s.blobCacheMisses = blobs.misses;
+  s.sizeLmdbHits = sizeLmdbHits_;
+  s.sizeHgReads = sizeHgReads_;
+  struct stat st;
+  if (::stat((env_->path() + "/data.mdb").c_str(), &st) == 0) {
+    s.lmdbFileBytes = static_cast<uint64_t>(st.st_blocks) * 512;
+  }
   {
     MutexLock lock(queueMutex_);
     s.pendingWrites = queue_.size() + inFlight_;

@@ -13,6 +13,8 @@
 //                    trees leave out (tree_builder.h), u64 big-endian; absent
 //                    when not known (imported by an older hgvfs, or from the
 //                    delta against a parent whose count was not known)
+//   "uses"           file node (20 bytes)     → last use of its blob,
+//                    microseconds since the epoch, u64 big-endian
 // A file node names one content whatever the path (it hashes the text and
 // its parents), so blobs and sizes are keyed by node alone.
 //
@@ -28,17 +30,27 @@
 // LMDB in batches, so a FUSE read never waits for a disk commit. A failed
 // cache write (full disk) is logged and the read still answers.
 //
+// The blobs are bounded (cache_maintenance.cpp): each blob read notes its
+// time in memory, and the writer thread records those times in "uses" every
+// few seconds. When the blobs written since the last count may pass
+// `maxBlobBytes`, the writer drops the least recently used blobs down to
+// 90% of it. Trees and sizes are never dropped: they are small and make
+// listings fast. A listing's missing sizes are computed in one parallel
+// batch (warmSizes), and prefetch() fills the blobs of many files at once.
+//
 // Thread rules: every method may be called from any number of threads.
 // The store's own mutexes are leaves (see their declarations): none is held
 // while calling into LmdbEnv, hgbridge, an LruCache or a caller's callback.
 
 #include <array>
+#include <deque>
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/thread_annotations.h"
@@ -52,6 +64,8 @@ namespace hgvfs::store {
 struct ObjectStoreOptions {
   size_t treeCacheBytes = size_t{64} << 20;
   size_t blobCacheBytes = size_t{256} << 20;
+  // The bound of the blobs in LMDB (the sum of their lengths); 0: none.
+  uint64_t maxBlobBytes = uint64_t{4} << 30;
   LmdbEnv::Options lmdb;
 };
 
@@ -64,6 +78,43 @@ struct ObjectStoreStats {
   uint64_t failedWrites = 0;
   uint64_t treeCacheBytes = 0;  // held by the in-memory LRUs
   uint64_t blobCacheBytes = 0;
+  // Lookups in the in-memory LRUs (a file's size is looked up in the blob
+  // LRU first, so its lookups count there too).
+  uint64_t treeCacheHits = 0, treeCacheMisses = 0, blobCacheHits = 0, blobCacheMisses = 0;
+  uint64_t sizeLmdbHits = 0;  // file sizes found in LMDB
+  uint64_t sizeHgReads = 0;   // file sizes read through hgbridge
+  uint64_t lmdbFileBytes = 0;  // the LMDB data file on disk
+};
+
+// A file revision to size or fetch: its tracked path and node.
+struct FileRef {
+  Bytes path;
+  hg::Node node;
+};
+
+struct PrefetchResult {
+  uint64_t files = 0;   // fetched from the repository now
+  uint64_t bytes = 0;   // their content bytes
+  uint64_t cached = 0;  // already in the cache, left alone
+  bool interrupted = false;
+};
+// Progress of prefetch(): `done` of `total` files, `bytes` fetched so far.
+using PrefetchProgress = std::function<void(uint64_t done, uint64_t total, uint64_t bytes)>;
+
+struct GcResult {
+  uint64_t droppedBlobs = 0;
+  uint64_t droppedBytes = 0;
+  uint64_t keptBlobs = 0;
+  uint64_t keptBytes = 0;
+};
+
+// What one cache holds. Blob bytes are the sum of the contents' lengths;
+// the others are LMDB pages in use.
+struct CacheUsage {
+  uint64_t blobs = 0, blobBytes = 0;
+  uint64_t trees = 0, treeBytes = 0;
+  uint64_t sizes = 0, otherBytes = 0;  // sizes, uses and the manifest maps
+  uint64_t fileBytes = 0;              // the environment's file on disk
 };
 
 // Progress of a first import: `done` of `total` directories written.
@@ -104,8 +155,36 @@ class ObjectStore {
   Result<uint64_t> fileSize(ByteView path, const hg::Node& node) EXCLUDES(repoMutex_, queueMutex_);
 
   ObjectStoreStats stats() const EXCLUDES(queueMutex_);
-  // Waits until every queued cache write is committed (tests, shutdown).
-  void flush() EXCLUDES(queueMutex_);
+  // Waits until every queued cache write is committed, and records the
+  // blob uses noted so far (tests, shutdown).
+  void flush() EXCLUDES(queueMutex_, usesMutex_);
+
+  // Cache maintenance (cache_maintenance.cpp); any thread.
+  //
+  // Computes, in parallel, the sizes of `files` that neither LMDB nor the
+  // blob LRU knows, and stores them in one write transaction, so the
+  // fileSize() calls of a listing that follow are lookups.
+  Status warmSizes(const std::vector<FileRef>& files) EXCLUDES(repoMutex_);
+  // The same on a background thread; returns at once. Batches queued while
+  // the thread is behind by more than a few hundred are dropped (fileSize()
+  // still answers), and so are those left when the store closes.
+  void warmSizesLater(std::vector<FileRef> files) EXCLUDES(sizerMutex_);
+  // The size of `node` if LMDB holds it (no repository read).
+  std::optional<uint64_t> knownSize(const hg::Node& node);
+  // Reads the blobs (and sizes) of `files` missing from LMDB through
+  // hgbridge on `threads` threads and stores them in batches. Stops early,
+  // keeping what was stored, once `*cancel` is set. `progress` is called
+  // on the calling thread a few times a second.
+  Result<PrefetchResult> prefetch(const std::vector<FileRef>& files, unsigned threads,
+                                  const PrefetchProgress& progress,
+                                  const std::atomic<bool>* cancel) EXCLUDES(repoMutex_, usesMutex_);
+  // Drops the least recently used blobs from LMDB until their bytes are at
+  // most `targetBytes` (trees and sizes stay). Blobs with no recorded use
+  // go first. Records the uses noted so far before choosing.
+  Result<GcResult> collectGarbage(uint64_t targetBytes) EXCLUDES(usesMutex_);
+  Result<CacheUsage> usage();
+  // Every file below `root` with its node, as `prefix/path`.
+  Status listFileRefs(const TreeId& root, const Bytes& prefix, std::vector<FileRef>& out);
 
  private:
   ObjectStore() = default;
@@ -132,7 +211,23 @@ class ObjectStore {
   // The "manifest-skips" count of `mf`; nullopt when not known.
   std::optional<uint64_t> skippedCount(const hg::Node& mf);
 
-  enum Db : size_t { kTrees = 0, kManifestTrees = 1, kBlobs = 2, kSizes = 3, kManifestSkips = 4 };
+  enum Db : size_t {
+    kTrees = 0,
+    kManifestTrees = 1,
+    kBlobs = 2,
+    kSizes = 3,
+    kManifestSkips = 4,
+    kUses = 5
+  };
+
+  // Notes a use of blob `node` now (recorded by recordUses()).
+  void noteUse(const hg::Node& node) EXCLUDES(usesMutex_);
+  // Writes the noted uses to "uses" in one transaction.
+  void recordUses() EXCLUDES(usesMutex_);
+  // Called by the writer after it stored `blobBytes` bytes of blobs: drops
+  // old blobs when the estimate passes the bound.
+  void enforceLimit(uint64_t blobBytes);
+  void sizerLoop() EXCLUDES(sizerMutex_);
 
   // Lock order: a leaf (held only to copy or swap the pointer).
   mutable Mutex repoMutex_;
@@ -168,8 +263,24 @@ class ObjectStore {
   bool stopping_ GUARDED_BY(queueMutex_) = false;
   std::thread writer_;  // started by open(), joined by the destructor
 
+  uint64_t maxBlobBytes_ = 0;  // set by open()
+  // The writer's estimate of the blob bytes in LMDB: counted at its first
+  // need, then grown by what it writes (only the writer thread uses it).
+  std::optional<uint64_t> blobBytesEstimate_;
+  // Blob uses noted since the last recordUses(). Lock order: a leaf.
+  Mutex usesMutex_;
+  std::unordered_map<hg::Node, uint64_t> uses_ GUARDED_BY(usesMutex_);
+
+  // Background size batches (warmSizesLater). Lock order: a leaf (the
+  // sizer thread lets it go before it computes a batch).
+  Mutex sizerMutex_;
+  CondVar sizerCv_{&sizerMutex_};  // signalled when the queue grows or stopping
+  std::deque<std::vector<FileRef>> sizerQueue_ GUARDED_BY(sizerMutex_);
+  bool sizerStopping_ GUARDED_BY(sizerMutex_) = false;
+  std::thread sizer_;  // started by open(), joined by the destructor
+
   std::atomic<uint64_t> blobHgReads_{0}, blobLmdbHits_{0}, treeLmdbReads_{0}, failedWrites_{0},
-      deltaImports_{0};
+      deltaImports_{0}, sizeLmdbHits_{0}, sizeHgReads_{0};
 };
 
 }  // namespace hgvfs::store

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 HG = '/usr/bin/hg'
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -285,6 +286,26 @@ class Test:
         self.set_socket(self.sockpath, timeout=1)
         rc, out, err = self.hg('status', '-A')
         self.expect('timeout', (rc, out, err), (0, plain, WARNING % b'timed out after 1s'))
+        stub.close()
+        os.unlink(self.sockpath)
+
+        # A daemon at work: it answers hello on another connection at
+        # once, the status after three timeouts. The extension waits.
+        stub = Stub(self.sockpath)
+        hello = b'{"version": 1, "ok": true, "daemon": "hgvfs"}\n'
+
+        def slow(req):
+            if req.get('op') == 'hello':
+                return hello
+            time.sleep(3.5)
+            return reply(p1, modified=[b'a'])
+        stub.answer = slow
+        self.set_socket(self.sockpath, timeout=1)
+        self.expect('busy daemon: waited for', self.hg('status'), (0, b'M a\n', b''))
+        hellos = sum(1 for r in stub.requests if r.get('op') == 'hello')
+        if hellos < 2:
+            self.failures += 1
+            print('MISMATCH: busy daemon: %d hello requests, at least 2 expected' % hellos)
         stub.close()
         os.unlink(self.sockpath)
 

@@ -41,4 +41,22 @@ done
 "$HGVFS" unmount "$mnt" >/dev/null
 "$HGVFS" mount "$WORK/repo" "$mnt" >/dev/null
 [ "$(cat "$mnt/README")" = hello ] || { echo "README changed" >&2; status=1; }
+# --no-xattrs: every xattr call is EOPNOTSUPP; those set before come back
+# with the next mount that has them.
+python3 -c 'import os,sys; os.setxattr(sys.argv[1], "user.kept", b"yes")' "$mnt/README"
+"$HGVFS" unmount "$mnt" >/dev/null
+"$HGVFS" mount --no-xattrs "$WORK/repo" "$mnt" >/dev/null
+got=$(python3 -c '
+import errno, os, sys
+for call in (lambda: os.getxattr(sys.argv[1], "user.kept"),
+             lambda: os.setxattr(sys.argv[1], "user.new", b"v")):
+    try:
+        call(); print("ok")
+    except OSError as e:
+        print("EOPNOTSUPP" if e.errno == errno.EOPNOTSUPP else errno.errorcode[e.errno])' "$mnt/README")
+[ "$got" = "$(printf 'EOPNOTSUPP\nEOPNOTSUPP')" ] || { echo "--no-xattrs: got $got" >&2; status=1; }
+"$HGVFS" unmount "$mnt" >/dev/null
+"$HGVFS" mount "$WORK/repo" "$mnt" >/dev/null
+got=$(python3 -c 'import os,sys; print(os.getxattr(sys.argv[1], "user.kept").decode())' "$mnt/README")
+[ "$got" = yes ] || { echo "xattr lost over a --no-xattrs mount: $got" >&2; status=1; }
 exit $status

@@ -14,7 +14,9 @@
 # overwriting in place (>, >>, cp, dd conv=notrunc, truncate), an
 # editor-style save (temp file, fsync, rename), vim -Es, sed -i, make (build,
 # up to date, rebuild after touch), touch, chmod, ln -s, mkdir -p, rm -rf,
-# find -newer, mv of directories, make clean.
+# find -newer, mv of directories, make clean; then extended attributes
+# (setfattr, cp --preserve=xattr, rsync -aX, tar --xattrs; compared as
+# getfattr prints them) and device nodes and FIFOs (mknod, mkfifo).
 #
 # Environment:
 #   HGVFS_TOOLS_NO_MOUNT=1      A is a second `hg clone` instead of the mount
@@ -42,7 +44,7 @@ export HGPLAIN=1 HGRCPATH= HGUSER='test <test@example.com>' HGENCODING=utf-8 LC_
 unset HGRCSKIPREPO HGPROF HGEDITOR CC CFLAGS MAKEFLAGS
 
 missing=()
-for tool in "$HG" git rsync make gcc tar sed diff find cmp sync; do
+for tool in "$HG" git rsync make gcc tar sed diff find cmp sync setfattr getfattr; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -152,6 +154,9 @@ EOF
 # Inputs of the steps, made once from the initial checkout: a git-format
 # patch, a tar archive, rsync sources.
 make_stage() {
+  mkdir -p "$stage/xattr-src/sub" && printf 'x\n' >"$stage/xattr-src/f" &&
+    setfattr -n user.a -v 1 "$stage/xattr-src/f" &&
+    setfattr -n user.b -v "$(head -c 3000 /dev/zero | tr '\0' b)" "$stage/xattr-src/sub" || return 1
   mkdir -p "$stage/pat" && rsync -a --exclude=/.hg "$B/" "$stage/pat/old/" || return 1
   cp -a "$stage/pat/old" "$stage/pat/new" || return 1
   (
@@ -353,6 +358,38 @@ s_mv_dirs() {
 
 s_make_clean() { make clean && ls; }
 
+# Extended attributes (user.*; listed with getfattr, relative paths) and
+# special files.
+# (Sorted by name, symlinks not followed: listing orders differ.)
+xattrs_of() {
+  find "$@" -path ./.hg -prune -o -print | sort | while read -r f; do
+    getfattr -h -d -m '^user\.' "$f" 2>&1
+  done
+}
+s_setfattr() {
+  setfattr -n user.note -v "from tools.sh" README.txt &&
+    setfattr -n user.dir -v 0x00ff41 src &&
+    setfattr -n user.gone -v x README.txt && setfattr -x user.gone README.txt &&
+    { setfattr -x user.gone README.txt; echo "second remove: $?"; } &&
+    { getfattr -n user.none README.txt; echo "missing: $?"; } &&
+    xattrs_of README.txt src
+}
+s_cp_preserve_xattr() { cp --preserve=xattr README.txt readme-x && cp -a src src-x && xattrs_of readme-x src-x; }
+s_rsync_x() {
+  rsync -aX --exclude=/.hg ./ "$WORK/rsync-x-$1/" && (cd "$WORK/rsync-x-$1" && xattrs_of .) &&
+    rsync -aX "$stage/xattr-src/" xin/ && xattrs_of xin
+}
+s_tar_xattrs() {
+  tar --xattrs -cf "$WORK/x-$1.tar" README.txt src-x && mkdir tarx &&
+    tar --xattrs --xattrs-include='user.*' -xf "$WORK/x-$1.tar" -C tarx && xattrs_of tarx
+}
+s_mknod() {
+  mknod dev-null c 1 3 && mknod dev-loop b 7 0 && mkfifo pipe &&
+    stat -c '%n %F %a %t:%T' dev-null dev-loop pipe && rm dev-loop &&
+    mv dev-null dev-null2 && stat -c '%n %F %a %t:%T' dev-null2 &&
+    rm dev-null2 pipe  # (diff -r cannot compare them)
+}
+
 # ---------------------------------------------------------------------------
 
 make_repo >"$WORK/setup.log" 2>&1 || {
@@ -403,6 +440,12 @@ step rm-rf s_rm_rf
 step find-newer s_find_newer
 step mv-dirs s_mv_dirs
 step make-clean s_make_clean
+step setfattr s_setfattr
+step cp-preserve-xattr s_cp_preserve_xattr
+step rsync-aX s_rsync_x
+compare_trees "rsync-aX (copies made out of A and B)" "$WORK/rsync-x-A" "$WORK/rsync-x-B"
+step tar-xattrs s_tar_xattrs
+step mknod s_mknod
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

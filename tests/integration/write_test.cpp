@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -459,6 +461,74 @@ INSTANTIATE_TEST_SUITE_P(
     WritebackCache, TimesTest,
     ::testing::Values(std::vector<std::string>{"--writeback-cache"}, std::vector<std::string>{}),
     [](const auto& info) { return info.param.empty() ? "Off" : "On"; });
+
+// Extended attributes and device nodes are in the overlay once the call
+// returned: a SIGKILLed daemon keeps them, through renames and removals.
+TEST_F(WriteTest, KilledDaemonKeepsXattrsAndDeviceNodes) {
+  std::string repo = fixture("basic");
+  std::string mnt = path("mnt");
+  auto getx = [](const std::string& p, const char* name) -> std::string {
+    char buf[256];
+    ssize_t n = ::lgetxattr(p.c_str(), name, buf, sizeof buf);
+    return n < 0 ? "errno " + std::to_string(errno) : std::string(buf, static_cast<size_t>(n));
+  };
+  auto kill = [&] {
+    auto pid = daemonPidFor(mnt);
+    ASSERT_TRUE(pid);
+    ::kill(*pid, SIGKILL);
+    ASSERT_TRUE(waitUntil([&] { return !hgvfsProcessAlive(*pid); }, 10s));
+    CommandResult again = hgvfs({"mount", repo, mnt});
+    ASSERT_EQ(again.exitCode, 0) << describe(again);
+  };
+  mount(repo, mnt);
+  std::string tracked = mnt + "/README";  // from the revision: not materialized yet
+  auto trackedBefore = readWhole(tracked);
+  ASSERT_TRUE(trackedBefore);
+  ASSERT_EQ(::setxattr(tracked.c_str(), "user.tracked", "t1", 2, 0), 0) << errno;
+  ASSERT_EQ(::setxattr(mnt.c_str(), "user.root", "r", 1, 0), 0) << errno;
+  ASSERT_EQ(::mkdir((mnt + "/d").c_str(), 0755), 0);
+  ASSERT_EQ(::setxattr((mnt + "/d").c_str(), "trusted.dir", "dv", 2, 0), 0) << errno;
+  writeFile(mnt + "/d/new", "content");
+  ASSERT_EQ(::setxattr((mnt + "/d/new").c_str(), "security.s", "sv", 2, 0), 0) << errno;
+  writeFile(mnt + "/gone", "x");
+  ASSERT_EQ(::setxattr((mnt + "/gone").c_str(), "user.g", "g", 1, 0), 0) << errno;
+  ASSERT_EQ(::mknod((mnt + "/chr").c_str(), S_IFCHR | 0640, makedev(1, 3)), 0) << errno;
+  ASSERT_EQ(::mknod((mnt + "/d/blk").c_str(), S_IFBLK | 0600, makedev(259, 70000)), 0) << errno;
+  ASSERT_EQ(::mkfifo((mnt + "/fifo").c_str(), 0640), 0) << errno;
+  kill();
+
+  EXPECT_EQ(getx(tracked, "user.tracked"), "t1");
+  EXPECT_EQ(readWhole(tracked), trackedBefore);
+  EXPECT_EQ(getx(mnt, "user.root"), "r");
+  EXPECT_EQ(getx(mnt + "/d", "trusted.dir"), "dv");
+  EXPECT_EQ(getx(mnt + "/d/new", "security.s"), "sv");
+  EXPECT_EQ(getx(mnt + "/gone", "user.g"), "g");
+  struct stat st {};
+  ASSERT_EQ(::lstat((mnt + "/chr").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(st.st_rdev, makedev(1, 3));
+  ASSERT_EQ(::lstat((mnt + "/d/blk").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISBLK(st.st_mode));
+  EXPECT_EQ(st.st_rdev, makedev(259, 70000));
+  ASSERT_EQ(::lstat((mnt + "/fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+
+  // Renamed, they keep them; removed, they go; then killed again.
+  ASSERT_EQ(::rename((mnt + "/d").c_str(), (mnt + "/moved").c_str()), 0);
+  ASSERT_EQ(::rename(tracked.c_str(), (mnt + "/README.moved").c_str()), 0);
+  ASSERT_EQ(::removexattr((mnt + "/moved/new").c_str(), "security.s"), 0) << errno;
+  ASSERT_EQ(::unlink((mnt + "/gone").c_str()), 0);
+  writeFile(mnt + "/gone", "again");
+  kill();
+  EXPECT_EQ(getx(mnt + "/README.moved", "user.tracked"), "t1");
+  EXPECT_EQ(getx(mnt + "/moved", "trusted.dir"), "dv");
+  EXPECT_EQ(getx(mnt + "/moved/new", "security.s"), "errno " + std::to_string(ENODATA));
+  EXPECT_EQ(getx(mnt + "/gone", "user.g"), "errno " + std::to_string(ENODATA));
+  ASSERT_EQ(::lstat((mnt + "/moved/blk").c_str(), &st), 0);
+  EXPECT_EQ(st.st_rdev, makedev(259, 70000));
+  unmount(mnt);
+}
 
 TEST_F(WriteTest, FullOverlayDiskGivesENOSPCAndKeepsEarlierData) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";

@@ -15,9 +15,14 @@ TEST(MountInfoTest, ParsesFieldsAndOptionalTags) {
   ASSERT_TRUE(m.has_value());
   EXPECT_EQ(m->mountPoint, "/mnt/parent");
   EXPECT_EQ(m->fsType, "ext3");
+  EXPECT_EQ(m->source, "/dev/root");
   auto plain = parseMountInfoLine("1 2 0:5 / /w rw - fuse.hgvfs hgvfs rw,user_id=0");
   ASSERT_TRUE(plain.has_value());
   EXPECT_EQ(plain->fsType, "fuse.hgvfs");
+  EXPECT_EQ(plain->source, "hgvfs");
+  auto named = parseMountInfoLine(R"(1 2 0:5 / /w rw - fuse.hgvfs hgvfs:/h\040x/c rw)");
+  ASSERT_TRUE(named.has_value());
+  EXPECT_EQ(named->source, "hgvfs:/h x/c");
 }
 
 TEST(MountInfoTest, DecodesOctalEscapesOnly) {

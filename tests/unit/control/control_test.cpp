@@ -501,3 +501,39 @@ TEST_F(ServerTest, AnswersFilesAndRevisionDiff) {
 
 }  // namespace
 }  // namespace hgvfs::control
+
+namespace hgvfs::control {
+namespace {
+
+class StatsHandler : public StubHandler {
+ public:
+  Result<StatsReply> stats(const StatsRequest&) override {
+    StatsReply reply;
+    reply.stats = json{{"inodes", {{"files", 3}}}};
+    return reply;
+  }
+};
+
+TEST(ServerStatsTest, StatsCarryTheHandlersNumbersAndTheCallTimes) {
+  StatsHandler handler;
+  Server server(handler, "/nonexistent/socket");  // handle() needs no socket
+  std::string status = server.handle(R"({"version":1,"op":"status"})");
+  ASSERT_EQ(json::parse(status)["ok"], true) << status;
+  std::string line = server.handle(encodeStatsRequest({}));
+  auto reply = decodeStatsReply(line);
+  ASSERT_TRUE(reply.ok()) << line;
+  EXPECT_EQ(reply->stats["inodes"]["files"], 3);
+  EXPECT_EQ(reply->stats["calls"]["status"]["count"], 1) << line;
+  EXPECT_EQ(reply->stats["calls"]["checkout"]["count"], 0) << line;
+}
+
+TEST(ServerStatsTest, AHandlerWithoutStatsAnswersAnError) {
+  StubHandler handler;
+  Server server(handler, "/nonexistent/socket");
+  auto reply = decodeStatsReply(server.handle(encodeStatsRequest({})));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_NE(reply.error().message().find("stats is not supported"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hgvfs::control

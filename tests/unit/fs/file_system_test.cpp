@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -741,6 +742,57 @@ TEST_F(FileSystemTest, AWriteMaterializesTheFileAndItsAncestorsOnly) {
   EXPECT_EQ((*lib)->entries.at("util.h").ino, sibling.value());
 }
 
+// Extended attributes: the first one materializes a file or directory
+// from the revision (same bytes, nothing for status), they survive a
+// remount, and an inode with any is never dematerialized.
+TEST_F(FileSystemTest, XattrsMaterializeTheirInodeAndKeepItMaterialized) {
+  InodeNumber main = inodeOf(*fs_, "src/main.c");
+  InodeNumber docs = inodeOf(*fs_, "docs");
+  ASSERT_TRUE(main.valid() && docs.valid());
+  Caller root{0, 0}, user{1000, 1000};
+  EXPECT_EQ(errnoOf(fs_->getxattr(main, "user.a", root)), ENODATA);
+  EXPECT_FALSE(hasOverlayFile(main));
+  ASSERT_TRUE(fs_->setxattr(main, "user.a", "1", 0, root).ok());
+  ASSERT_TRUE(fs_->setxattr(docs, "trusted.t", "2", 0, root).ok());
+  EXPECT_TRUE(hasOverlayFile(main));
+  EXPECT_EQ(readAll(*fs_, main), revFile("src/main.c"));
+  EXPECT_EQ(diffOf(*fs_, rev0_), "");
+  // Namespaces: trusted.* is root's; system.* and others are not kept.
+  EXPECT_EQ(errnoOf(fs_->getxattr(docs, "trusted.t", user)), ENODATA);
+  EXPECT_EQ(errnoOf(fs_->setxattr(main, "trusted.u", "x", 0, user)), EPERM);
+  EXPECT_EQ(errnoOf(fs_->setxattr(main, "system.posix_acl_access", "x", 0, root)), EOPNOTSUPP);
+  EXPECT_EQ(errnoOf(fs_->getxattr(main, "other.x", root)), EOPNOTSUPP);
+  EXPECT_EQ(errnoOf(fs_->setxattr(main, "user.", "x", 0, root)), EINVAL);
+  auto listed = fs_->listxattr(docs, user);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(*listed, "");
+  listed = fs_->listxattr(docs, root);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(*listed, Bytes("trusted.t\0", 10));
+
+  unmount();
+  mount();
+  main = inodeOf(*fs_, "src/main.c");
+  docs = inodeOf(*fs_, "docs");
+  auto a = fs_->getxattr(main, "user.a", root);
+  ASSERT_TRUE(a.ok()) << a.error().message();
+  EXPECT_EQ(*a, "1");
+  auto t = fs_->getxattr(docs, "trusted.t", root);
+  ASSERT_TRUE(t.ok()) << t.error().message();
+  EXPECT_EQ(*t, "2");
+  // Equal to the revision, but with an attribute: it stays.
+  auto demoted = fs_->dematerializeUnchanged(rev0_);
+  ASSERT_TRUE(demoted.ok()) << demoted.error().message();
+  EXPECT_EQ(*demoted, 0u);
+  EXPECT_TRUE(hasOverlayFile(main));
+  ASSERT_TRUE(fs_->removexattr(main, "user.a", root).ok());
+  EXPECT_EQ(errnoOf(fs_->removexattr(main, "user.a", root)), ENODATA);
+  demoted = fs_->dematerializeUnchanged(rev0_);
+  ASSERT_TRUE(demoted.ok());
+  EXPECT_EQ(*demoted, 1u);
+  EXPECT_FALSE(hasOverlayFile(main));
+}
+
 // After a commit: materialized files equal to the new parent become its
 // files again (no overlay file, same inode number, same bytes), also after
 // a remount; a file that differs, one with another mode, and one a writer
@@ -993,7 +1045,17 @@ TEST_F(FileSystemTest, NewEntriesAndDiffAgainstOtherRevisions) {
   auto fifo = fs_->mknod(kRootInode, "fifo", S_IFIFO | 0644, kCaller);
   ASSERT_TRUE(fifo.ok()) << fifo.error().message();
   EXPECT_TRUE(S_ISFIFO(fifo->st_mode));
-  EXPECT_EQ(errnoOf(fs_->mknod(kRootInode, "dev", S_IFCHR | 0644, kCaller)), EPERM);
+  auto dev = fs_->mknod(kRootInode, "dev", S_IFCHR | 0644, kCaller, makedev(1, 3));
+  ASSERT_TRUE(dev.ok()) << dev.error().message();
+  EXPECT_TRUE(S_ISCHR(dev->st_mode));
+  EXPECT_EQ(dev->st_rdev, makedev(1, 3));
+  auto blk = fs_->mknod(kRootInode, "blk", S_IFBLK | 0600, kCaller, makedev(259, 65537));
+  ASSERT_TRUE(blk.ok()) << blk.error().message();
+  auto blkAgain = fs_->getattr(InodeNumber(blk->st_ino));
+  ASSERT_TRUE(blkAgain.ok());
+  EXPECT_TRUE(S_ISBLK(blkAgain->st_mode));
+  EXPECT_EQ(blkAgain->st_rdev, makedev(259, 65537));
+  EXPECT_EQ(blkAgain->st_size, 0);
 
   EXPECT_EQ(diffOf(*fs_, rev0_), "M README\nA build/out.o\nA ln\nA notes.txt\n");
   DiffOptions ignoreBuild;

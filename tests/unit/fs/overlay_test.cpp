@@ -1,4 +1,4 @@
-// Overlay (fs/overlay.h): format 2 records keep every field, byte for byte
+// Overlay (fs/overlay.h): format 3 records keep every field, byte for byte
 // in the documented layout; an overlay written in format 1 (by hgvfs up to
 // 401fa2a) is upgraded once at open and reads back as it was written; one
 // of a newer format is refused and left alone; bad bytes are Corrupt, never
@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -251,7 +252,7 @@ Bytes fileBytes(const std::string& path) {
 const std::vector<Bytes> kOddNames = {"plain.txt", "caf\xe9", "\x80start",
                                       "\xc0\xaf",  "\xff",    Bytes("a\x01\x7f b", 6)};
 
-// ---- format 2 records ------------------------------------------------------
+// ---- format 3 records ------------------------------------------------------
 
 TEST(OverlayRecordTest, EntryRoundTripsEveryField) {
   std::vector<OverlayEntry> entries = {
@@ -276,8 +277,8 @@ TEST(OverlayRecordTest, EntryLayoutIsBigEndianAndVersioned) {
   OverlayEntry e = revisionEntry(0x0102030405060708, S_IFREG | 0644, 0, "d/\xff");
   e.uid = 0xfffffffe;
   e.gid = 1000;
-  Bytes want = bytesOf(
-      {2, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0x81, 0xa4, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0x03, 0xe8});
+  Bytes want = bytesOf({kOverlayFormat, 0,    1,    2,    3,    4,    5, 6, 7,    8,   0, 0,
+                        0x81,           0xa4, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0x03, 0xe8});
   want += e.id.view();
   want += bytesOf({0, 0, 0, 3, 'd', '/', 0xff});
   EXPECT_EQ(printable(e.encode()), printable(want));
@@ -285,8 +286,9 @@ TEST(OverlayRecordTest, EntryLayoutIsBigEndianAndVersioned) {
   OverlayEntry m = materializedEntry(0x0a, S_IFDIR | 0755);
   m.uid = 1;
   m.gid = 2;
-  EXPECT_EQ(printable(m.encode()), printable(bytesOf({2, 1,    0,    0, 0, 0, 0, 0, 0, 0x0a, 0,
-                                                      0, 0x41, 0xed, 0, 0, 0, 1, 0, 0, 0,    2})));
+  EXPECT_EQ(printable(m.encode()),
+            printable(bytesOf({kOverlayFormat, 1,    0, 0, 0, 0, 0, 0, 0, 0x0a, 0, 0,
+                               0x41,           0xed, 0, 0, 0, 1, 0, 0, 0, 2})));
 }
 
 TEST(OverlayRecordTest, HeaderRoundTripsEveryField) {
@@ -308,7 +310,7 @@ TEST(OverlayRecordTest, HeaderLayoutIsBigEndianAndVersioned) {
   h.atime = {-1, 999999999};
   h.mtime = {static_cast<time_t>(0x0102030405060708), 5};
   h.ctime = {0, 0};
-  Bytes want = bytesOf({2, 0, 0, 0x41, 0xed, 0, 0, 0, 1, 1, 2, 3, 4});
+  Bytes want = bytesOf({kOverlayFormat, 0, 0, 0x41, 0xed, 0, 0, 0, 1, 1, 2, 3, 4});
   want += Bytes(8, '\xff') + bytesOf({0, 0, 0, 0, 0x3b, 0x9a, 0xc9, 0xff});
   want += bytesOf({1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 5});
   want += Bytes(16, '\0');
@@ -342,13 +344,13 @@ TEST(OverlayRecordTest, TruncatedOrPaddedRecordsAreCorrupt) {
 TEST(OverlayRecordTest, BadVersionsFlagsAndLengthsAreRefused) {
   Bytes entry = revisionEntry(6, S_IFREG | 0644, 3, "p").encode();
   Bytes head = header(3, 4).encode();
-  for (uint8_t version : {0, 1}) {
+  for (uint8_t version : {0, 1, 2}) {
     Bytes e = entry, h = head;
     e[0] = h[0] = static_cast<char>(version);
     EXPECT_EQ(OverlayEntry::decode(e).error().kind, ErrorKind::kCorrupt);
     EXPECT_EQ(OverlayDirHeader::decode(h).error().kind, ErrorKind::kCorrupt);
   }
-  for (uint8_t version : {3, 0xff}) {
+  for (uint8_t version : {kOverlayFormat + 1, 0xff}) {
     Bytes e = entry, h = head;
     e[0] = h[0] = static_cast<char>(version);
     auto de = OverlayEntry::decode(e);
@@ -431,7 +433,7 @@ TEST(OverlayTest, CommittedDirectoriesSurviveReopen) {
   auto records = RawEnv(dir).dump();
   EXPECT_EQ(valueOf(records, kMeta, "format"), bytesOf({kOverlayFormat}));
   EXPECT_EQ(printable(valueOf(records, kMeta, "reserved")),
-            printable(bytesOf({2, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0})));
+            printable(bytesOf({kOverlayFormat, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0})));
   for (const auto& [key, value] : records) {
     EXPECT_EQ(static_cast<uint8_t>(value.at(0)), kOverlayFormat) << printable(key.second);
   }
@@ -506,7 +508,7 @@ TEST(OverlayTest, Format1IsUpgradedOnceAndReadsBackIdentically) {
     }
     EXPECT_EQ(valueOf(records, kDirs, dirKey(1) + "src"), fixture.root.entries.at("src").encode());
   }
-  // The second open finds format 2: nothing to upgrade, the same content.
+  // The second open finds format 3: nothing to upgrade, the same content.
   LogCapture log;
   auto overlay = openOverlay(dir);
   ASSERT_TRUE(overlay);
@@ -568,8 +570,8 @@ TEST(OverlayTest, NewerFormatIsRefusedAndLeftUntouched) {
   std::string dir = tmp.path() + "/overlay";
   {
     RawEnv env(dir);
-    env.put(kMeta, "format", bytesOf({3}));
-    env.put(kMeta, "reserved", bytesOf({3, 1, 2, 3}));
+    env.put(kMeta, "format", bytesOf({kOverlayFormat + 1}));
+    env.put(kMeta, "reserved", bytesOf({kOverlayFormat + 1, 1, 2, 3}));
     env.put(kDirs, dirKey(1), "a header this version cannot read");
   }
   auto before = RawEnv(dir).dump();
@@ -598,7 +600,7 @@ TEST(OverlayTest, NewerRecordInAKnownOverlayIsUnsupported) {
     RawEnv env(dir);
     env.put(kDirs, dirKey(1), header(1, 2).encode());
     Bytes future = materializedEntry(5, S_IFREG | 0644).encode() + "more fields";
-    future[0] = 3;
+    future[0] = kOverlayFormat + 1;
     env.put(kDirs, dirKey(1) + "future", future);
   }
   auto overlay = openOverlay(dir);
@@ -645,8 +647,8 @@ TEST(OverlayTest, CorruptMarkerOrInodeMarkIsRefused) {
   for (const auto& [key, value] :
        std::vector<std::pair<Bytes, Bytes>>{{"format", ""},
                                             {"format", bytesOf({1})},
-                                            {"format", bytesOf({2, 0})},
-                                            {"reserved", bytesOf({2, 0, 0, 0})},
+                                            {"format", bytesOf({kOverlayFormat, 0})},
+                                            {"reserved", bytesOf({kOverlayFormat, 0, 0, 0})},
                                             {"reserved", bytesOf({1, 0, 0, 0, 0, 0, 0, 0, 5})}}) {
     SCOPED_TRACE(key + " = " + printable(value));
     TempDir tmp;
@@ -657,6 +659,149 @@ TEST(OverlayTest, CorruptMarkerOrInodeMarkIsRefused) {
     ASSERT_FALSE(overlay.ok());
     EXPECT_EQ(overlay.error().kind, ErrorKind::kCorrupt) << overlay.error().message();
     EXPECT_NE(overlay.error().message().find(dir), std::string::npos) << overlay.error().message();
+  }
+}
+
+}  // namespace
+}  // namespace hgvfs::fs
+
+namespace hgvfs::fs {
+namespace {
+
+int errOf(const Status& s) { return s.ok() ? 0 : s.error().err; }
+
+// ---- format 2, upgraded ----------------------------------------------------
+
+TEST(OverlayTest, Format2IsUpgradedToFormat3InPlace) {
+  TempDir tmp;
+  std::string dir = tmp.path() + "/overlay";
+  OverlayDir root;
+  root.header = header(7, 1690000000);
+  root.entries["a"] = revisionEntry(2, S_IFREG | 0644, 1, "a");
+  root.entries["b"] = materializedEntry(3, S_IFREG | 0600);
+  auto asFormat2 = [](Bytes value) {
+    value[0] = 2;
+    return value;
+  };
+  {
+    RawEnv env(dir);
+    env.put(kMeta, "format", bytesOf({2}));
+    env.put(kMeta, "reserved", bytesOf({2, 0, 0, 0, 0, 0, 1, 0, 0}));
+    env.put(kDirs, dirKey(1), asFormat2(root.header.encode()));
+    for (const auto& [name, e] : root.entries)
+      env.put(kDirs, dirKey(1) + name, asFormat2(e.encode()));
+  }
+  {
+    LogCapture log;
+    auto overlay = openOverlay(dir);
+    ASSERT_TRUE(overlay);
+    EXPECT_EQ(log.linesWith("upgraded from format 2").size(), 1u);
+    auto got = load(*overlay, 1);
+    ASSERT_TRUE(got);
+    expectSame(root, *got);
+    EXPECT_EQ(overlay->reservedInodes(), uint64_t{1} << 16);
+  }
+  auto records = RawEnv(dir).dump();
+  EXPECT_EQ(valueOf(records, kMeta, "format"), bytesOf({kOverlayFormat}));
+  for (const auto& [key, value] : records) {
+    EXPECT_EQ(static_cast<uint8_t>(value.at(0)), kOverlayFormat) << printable(key.second);
+  }
+  LogCapture log;
+  ASSERT_TRUE(openOverlay(dir));
+  EXPECT_TRUE(log.linesWith("upgraded").empty());
+}
+
+// ---- extended attributes ---------------------------------------------------
+
+TEST(OverlayXattrTest, SetGetListRemoveWithExt4Errnos) {
+  TempDir tmp;
+  std::string dir = tmp.path() + "/overlay";
+  auto overlay = openOverlay(dir);
+  ASSERT_TRUE(overlay);
+  EXPECT_FALSE(overlay->hasXattrs(5));
+  auto none = overlay->getXattr(5, "user.a");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  Bytes binary("\0\xff\x01 value", 9);
+  ASSERT_TRUE(overlay->setXattr(5, "user.a", binary, 0).ok());
+  ASSERT_TRUE(overlay->setXattr(5, "trusted.t", "", 0).ok());
+  ASSERT_TRUE(overlay->setXattr(6, "user.other", "x", 0).ok());
+  EXPECT_EQ(errOf(overlay->setXattr(5, "user.a", "v", XATTR_CREATE)), EEXIST);
+  EXPECT_EQ(errOf(overlay->setXattr(5, "user.b", "v", XATTR_REPLACE)), ENODATA);
+  ASSERT_TRUE(overlay->setXattr(5, "user.ab", "longer name", XATTR_CREATE).ok());
+  auto a = overlay->getXattr(5, "user.a");
+  ASSERT_TRUE(a.ok() && a->has_value());
+  EXPECT_EQ(**a, binary);
+  auto names = overlay->listXattrs(5);
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, (std::vector<Bytes>{"trusted.t", "user.a", "user.ab"}));
+  // The space of one ext4 block: a value that cannot fit is ENOSPC, and so
+  // is one that would pass what the others left.
+  EXPECT_EQ(errOf(overlay->setXattr(5, "user.big", Bytes(5000, 'x'), 0)), ENOSPC);
+  ASSERT_TRUE(overlay->setXattr(7, "user.big", Bytes(3900, 'x'), 0).ok());
+  EXPECT_EQ(errOf(overlay->setXattr(7, "user.more", Bytes(200, 'x'), 0)), ENOSPC);
+  ASSERT_TRUE(overlay->setXattr(7, "user.big", Bytes(3000, 'y'), XATTR_REPLACE).ok());
+  ASSERT_TRUE(overlay->setXattr(7, "user.more", Bytes(200, 'x'), 0).ok());
+  EXPECT_EQ(errOf(overlay->removeXattr(5, "user.none")), ENODATA);
+  ASSERT_TRUE(overlay->removeXattr(5, "user.ab").ok());
+  overlay.reset();
+
+  overlay = openOverlay(dir);
+  ASSERT_TRUE(overlay);
+  names = overlay->listXattrs(5);
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, (std::vector<Bytes>{"trusted.t", "user.a"}));
+  a = overlay->getXattr(5, "user.a");
+  ASSERT_TRUE(a.ok() && a->has_value());
+  EXPECT_EQ(**a, binary);
+  ASSERT_TRUE(overlay->removeXattr(5, "user.a").ok());
+  ASSERT_TRUE(overlay->removeXattr(5, "trusted.t").ok());
+  EXPECT_FALSE(overlay->hasXattrs(5));
+  EXPECT_TRUE(overlay->hasXattrs(6));
+}
+
+TEST(OverlayXattrTest, AttributesGoWithTheirFileOrDirectoryAndOrphansAtCheck) {
+  TempDir tmp;
+  std::string dir = tmp.path() + "/overlay";
+  auto overlay = openOverlay(dir);
+  ASSERT_TRUE(overlay);
+  OverlayBatch batch;
+  batch.putHeader(1, header(0, 1));
+  batch.putEntry(1, "f", materializedEntry(10, S_IFREG | 0644));
+  batch.putEntry(1, "g", materializedEntry(11, S_IFREG | 0644));
+  batch.putEntry(1, "d", materializedEntry(12, S_IFDIR | 0755));
+  batch.putHeader(12, header(0, 1));
+  ASSERT_TRUE(overlay->commit(batch).ok());
+  for (uint64_t ino : {10, 11}) {
+    auto fd = overlay->createFile(ino);
+    ASSERT_TRUE(fd.ok());
+    ::close(*fd);
+  }
+  for (uint64_t ino : {1, 10, 11, 12, 99}) {
+    ASSERT_TRUE(overlay->setXattr(ino, "user.k", "v" + std::to_string(ino), 0).ok()) << ino;
+  }
+  // A file's go with its overlay file, a directory's with its record.
+  overlay->removeFile(11);
+  EXPECT_FALSE(overlay->hasXattrs(11));
+  OverlayBatch rmdir;
+  rmdir.removeEntry(1, "d");
+  rmdir.removeDirectory(12);
+  ASSERT_TRUE(overlay->commit(rmdir).ok());
+  EXPECT_FALSE(overlay->hasXattrs(12));
+  overlay.reset();
+  // Inode 99's (nothing names it) are found at the next check; the
+  // others stay.
+  overlay = openOverlay(dir);
+  ASSERT_TRUE(overlay);
+  EXPECT_TRUE(overlay->hasXattrs(99));
+  auto report = overlay->check();
+  ASSERT_TRUE(report.ok()) << report.error().message();
+  EXPECT_EQ(report->orphanXattrs, 1u);
+  EXPECT_FALSE(overlay->hasXattrs(99));
+  for (uint64_t ino : {1, 10}) {
+    auto v = overlay->getXattr(ino, "user.k");
+    ASSERT_TRUE(v.ok() && v->has_value()) << ino;
+    EXPECT_EQ(**v, "v" + std::to_string(ino));
   }
 }
 
