@@ -24,7 +24,8 @@ Result<uint64_t> parseByteSize(const std::string& text) {
   size_t j = i;
   while (j < text.size() && text[j] == ' ') ++j;
   std::string unit;
-  for (; j < text.size(); ++j) unit += static_cast<char>(std::toupper(static_cast<unsigned char>(text[j])));
+  for (; j < text.size(); ++j)
+    unit += static_cast<char>(std::toupper(static_cast<unsigned char>(text[j])));
   if (unit.size() > 1 && unit.back() == 'B') unit.pop_back();
   if (unit.size() > 1 && unit.back() == 'I') unit.pop_back();
   double scale = 1;

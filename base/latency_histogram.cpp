@@ -3,9 +3,7 @@
 namespace hgvfs {
 namespace {
 
-uint64_t bucketBound(int bucket) {
-  return bucket == 0 ? 0 : (uint64_t{1} << bucket) - 1;
-}
+uint64_t bucketBound(int bucket) { return bucket == 0 ? 0 : (uint64_t{1} << bucket) - 1; }
 
 }  // namespace
 

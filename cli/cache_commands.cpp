@@ -1,8 +1,8 @@
 #include "cli/cache_commands.h"
 
 #include <ftw.h>
-#include <spdlog/spdlog.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -65,9 +65,8 @@ Result<Target> findTarget(const PrefetchArgs& args) {
     if (revSpec.empty()) {
       // The working copy's parent: hg update in the mount moves it.
       auto dirstate = readFile(mountPoint + "/.hg/dirstate");
-      revSpec = dirstate.ok() && dirstate->size() >= 20
-                    ? hg::Node::fromRaw(dirstate->data()).hex()
-                    : client.revision;
+      revSpec = dirstate.ok() && dirstate->size() >= 20 ? hg::Node::fromRaw(dirstate->data()).hex()
+                                                        : client.revision;
     }
   } else {
     t.root = repoRoot;
@@ -185,18 +184,18 @@ int gcCommand(const std::string& to) {
     if (!store.ok()) return error(store.error().message());
     auto gc = (*store)->collectGarbage(target);
     if (!gc.ok()) return error(gc.error().message());
-    std::printf("%s: dropped %llu blobs (%s), kept %llu (%s)\n",
-                c.repository.empty() ? c.directory.c_str() : c.repository.c_str(),
-                static_cast<unsigned long long>(gc->droppedBlobs),
-                formatByteSize(gc->droppedBytes).c_str(),
-                static_cast<unsigned long long>(gc->keptBlobs),
-                formatByteSize(gc->keptBytes).c_str());
+    std::printf(
+        "%s: dropped %llu blobs (%s), kept %llu (%s)\n",
+        c.repository.empty() ? c.directory.c_str() : c.repository.c_str(),
+        static_cast<unsigned long long>(gc->droppedBlobs), formatByteSize(gc->droppedBytes).c_str(),
+        static_cast<unsigned long long>(gc->keptBlobs), formatByteSize(gc->keptBytes).c_str());
   }
   return 0;
 }
 
 int duCommand() {
-  std::printf("repository caches (blobs: content bytes; trees, other: LMDB pages; file: on disk)\n");
+  std::printf(
+      "repository caches (blobs: content bytes; trees, other: LMDB pages; file: on disk)\n");
   for (const daemon::CacheDirectory& c : daemon::listCaches()) {
     auto store = store::ObjectStore::open(nullptr, c.directory);
     if (!store.ok()) return error(store.error().message());

@@ -46,8 +46,9 @@ std::string valueName(const CLI::Option* opt) {
   if (plain && name != "TEXT" && name != "UINT" && name != "INT") return name;
   if (!opt->get_lnames().empty()) {
     std::string l = opt->get_lnames().front();
-    std::transform(l.begin(), l.end(), l.begin(),
-                   [](char c) { return static_cast<char>(std::toupper(static_cast<unsigned char>(c))); });
+    std::transform(l.begin(), l.end(), l.begin(), [](char c) {
+      return static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    });
     return l;
   }
   return "VALUE";

@@ -6,8 +6,8 @@
 
 #include "cli/cache_commands.h"
 #include "cli/debug_commands.h"
-#include "cli/help.h"
 #include "cli/doctor_command.h"
+#include "cli/help.h"
 #include "cli/mount_commands.h"
 #include "cli/stats_command.h"
 #include "cli/status_command.h"
@@ -15,7 +15,8 @@
 int main(int argc, char** argv) {
   CLI::App app{"a virtual filesystem for Mercurial working copies", "hgvfs"};
   app.set_help_flag("-h,--help", "display help and exit");
-  app.set_version_flag("--version", std::string("hgvfs 0.1.0"), "output version information and exit");
+  app.set_version_flag("--version", std::string("hgvfs 0.1.0"),
+                       "output version information and exit");
   app.require_subcommand(1);
   int exitCode = 0;
 
@@ -77,11 +78,13 @@ int main(int argc, char** argv) {
   mount->add_option("--log-level", mountArgs.logLevel, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->type_name("LEVEL");
-  mount->add_option("--blob-cache-mb", mountArgs.blobCacheMb,
-                    "memory for file contents in the daemon (default 256)")
+  mount
+      ->add_option("--blob-cache-mb", mountArgs.blobCacheMb,
+                   "memory for file contents in the daemon (default 256)")
       ->type_name("MB");
-  mount->add_option("--tree-cache-mb", mountArgs.treeCacheMb,
-                    "memory for directory listings in the daemon (default 64)")
+  mount
+      ->add_option("--tree-cache-mb", mountArgs.treeCacheMb,
+                   "memory for directory listings in the daemon (default 64)")
       ->type_name("MB");
   const std::vector<std::string> kCacheFeatures = {"keep-cache", "cache-readdir", "readdirplus",
                                                    "timeouts", "zero-message-open"};
@@ -138,7 +141,8 @@ int main(int argc, char** argv) {
   gc->add_option("--to", gcTo, "Size to trim to, e.g. 1G (default: [cache] max-size)");
   gc->callback([&] { exitCode = hgvfs::cli::gcCommand(gcTo); });
 
-  auto* du = app.add_subcommand("du", "Show cache sizes per repository and overlay sizes per mount");
+  auto* du =
+      app.add_subcommand("du", "Show cache sizes per repository and overlay sizes per mount");
   du->callback([&] { exitCode = hgvfs::cli::duCommand(); });
 
   std::string clientDir;
@@ -159,14 +163,14 @@ int main(int argc, char** argv) {
   daemon->callback([&] { exitCode = hgvfs::cli::daemonCommand(clientDir, readyFd, mountArgs); });
 
   using hgvfs::cli::setHelpDetails;
-  setHelpDetails("",
-                 "Mounts a revision of a Mercurial repository as a working copy whose files are "
-                 "read from the repository when first touched. hg works in the mount as in a "
-                 "normal checkout.",
-                 {"hgvfs mount ~/src/project ~/mnt/project",
-                  "hgvfs mount --rev stable ~/src/project ~/mnt/stable",
-                  "cd ~/mnt/project && hgvfs status", "hgvfs stats ~/mnt/project",
-                  "hgvfs unmount ~/mnt/project"});
+  setHelpDetails(
+      "",
+      "Mounts a revision of a Mercurial repository as a working copy whose files are "
+      "read from the repository when first touched. hg works in the mount as in a "
+      "normal checkout.",
+      {"hgvfs mount ~/src/project ~/mnt/project",
+       "hgvfs mount --rev stable ~/src/project ~/mnt/stable", "cd ~/mnt/project && hgvfs status",
+       "hgvfs stats ~/mnt/project", "hgvfs unmount ~/mnt/project"});
   setHelpDetails(
       "mount",
       "Mounts revision REV of the repository at REPO on MOUNTPOINT, an empty directory, and "

@@ -9,7 +9,7 @@
 namespace hgvfs::cli {
 
 struct StatsArgs {
-  std::string mount;     // empty: the mount around the current directory
+  std::string mount;      // empty: the mount around the current directory
   std::string template_;  // "" or "json"
 };
 

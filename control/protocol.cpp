@@ -467,10 +467,8 @@ std::string encodeStatsRequest(const StatsRequest&) {
 }
 
 std::string encodeStatsReply(const StatsReply& reply) {
-  return json{{"version", kProtocolVersion},
-              {"ok", true},
-              {"stats", reply.stats},
-              {"micros", reply.micros}}
+  return json{
+      {"version", kProtocolVersion}, {"ok", true}, {"stats", reply.stats}, {"micros", reply.micros}}
       .dump();
 }
 

@@ -40,8 +40,9 @@ std::vector<CacheDirectory> listCaches() {
     }
     out.push_back(std::move(c));
   }
-  std::sort(out.begin(), out.end(),
-            [](const CacheDirectory& a, const CacheDirectory& b) { return a.directory < b.directory; });
+  std::sort(out.begin(), out.end(), [](const CacheDirectory& a, const CacheDirectory& b) {
+    return a.directory < b.directory;
+  });
   return out;
 }
 

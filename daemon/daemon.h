@@ -24,7 +24,7 @@ struct DaemonOptions {
   bool readdirplus = true;
   bool zeroMessageOpen = true;
   bool writebackCache = false;  // --writeback-cache
-  bool xattrs = true;  // extended attributes (off: EOPNOTSUPP)
+  bool xattrs = true;           // extended attributes (off: EOPNOTSUPP)
   // No overlay: every change answers EROFS, and the superblock is read-only
   // (the kernel then need not refresh atime after reads).
   bool readOnly = false;

@@ -53,10 +53,10 @@
 #include <vector>
 
 #include "base/thread_annotations.h"
+#include "fs/fuse_stats.h"
 #include "fs/inode_number.h"
 #include "fs/inode_table.h"
 #include "fs/kernel_mtime.h"
-#include "fs/fuse_stats.h"
 #include "fs/overlay.h"
 #include "fs/overlay_file.h"
 #include "store/object_store.h"

@@ -266,8 +266,8 @@ NameAnswer branch(const Repository& repo, ByteView name) {
 std::optional<Revision> workingParent(const Repository& repo) {
   if (repo.requirements().has("dirstate-v2")) return std::nullopt;
   auto text = readFile(repo.dotHg() + "/dirstate");
-  if (!text.ok()) return fileExists(repo.dotHg() + "/dirstate") ? std::nullopt
-                                                                 : std::optional(kNullRevision);
+  if (!text.ok())
+    return fileExists(repo.dotHg() + "/dirstate") ? std::nullopt : std::optional(kNullRevision);
   if (text->empty()) return kNullRevision;
   if (text->size() < Node::kSize) return std::nullopt;
   Node p1 = Node::fromRaw(text->data());

@@ -10,8 +10,8 @@
 #include "hgbridge/repository.h"
 #include "hgbridge/revision_names.h"
 #include "status/copy_tracing.h"
-#include "status/mount_stats.h"
 #include "status/log.h"
+#include "status/mount_stats.h"
 #include "store/tree_diff.h"
 
 namespace hgvfs::status {

@@ -145,11 +145,10 @@ Result<std::unique_ptr<ObjectStore>> ObjectStore::open(std::shared_ptr<const hg:
                                                        const ObjectStoreOptions& options) {
   std::unique_ptr<ObjectStore> s(new ObjectStore());
   s->setRepository(std::move(repo));
-  HG_ASSIGN_OR_RETURN(
-      s->env_,
-      LmdbEnv::open(cacheDir,
-                    {"trees", "manifest-trees", "blobs", "sizes", "manifest-skips", "uses"},
-                    options.lmdb));
+  HG_ASSIGN_OR_RETURN(s->env_, LmdbEnv::open(cacheDir,
+                                             {"trees", "manifest-trees", "blobs", "sizes",
+                                              "manifest-skips", "uses"},
+                                             options.lmdb));
   s->trees_ = std::make_unique<LruCache<TreeId, Tree>>(options.treeCacheBytes);
   s->blobs_ = std::make_unique<LruCache<hg::Node, Bytes>>(options.blobCacheBytes);
   s->blobBudget_ = options.blobCacheBytes;

@@ -43,8 +43,8 @@
 // while calling into LmdbEnv, hgbridge, an LruCache or a caller's callback.
 
 #include <array>
-#include <deque>
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -81,8 +81,8 @@ struct ObjectStoreStats {
   // Lookups in the in-memory LRUs (a file's size is looked up in the blob
   // LRU first, so its lookups count there too).
   uint64_t treeCacheHits = 0, treeCacheMisses = 0, blobCacheHits = 0, blobCacheMisses = 0;
-  uint64_t sizeLmdbHits = 0;  // file sizes found in LMDB
-  uint64_t sizeHgReads = 0;   // file sizes read through hgbridge
+  uint64_t sizeLmdbHits = 0;   // file sizes found in LMDB
+  uint64_t sizeHgReads = 0;    // file sizes read through hgbridge
   uint64_t lmdbFileBytes = 0;  // the LMDB data file on disk
 };
 
@@ -176,8 +176,8 @@ class ObjectStore {
   // keeping what was stored, once `*cancel` is set. `progress` is called
   // on the calling thread a few times a second.
   Result<PrefetchResult> prefetch(const std::vector<FileRef>& files, unsigned threads,
-                                  const PrefetchProgress& progress,
-                                  const std::atomic<bool>* cancel) EXCLUDES(repoMutex_, usesMutex_);
+                                  const PrefetchProgress& progress, const std::atomic<bool>* cancel)
+      EXCLUDES(repoMutex_, usesMutex_);
   // Drops the least recently used blobs from LMDB until their bytes are at
   // most `targetBytes` (trees and sizes stay). Blobs with no recorded use
   // go first. Records the uses noted so far before choosing.

@@ -324,8 +324,8 @@ TEST_P(KilledDaemonTest, ClosedFilesAreWholeWithTheirMtimeAndFsyncedBytesStay) {
         if (::stat((mnt + "/" + name).c_str(), &st) != 0) return;
         done.push_back({name, ClosedFile{content, st.st_mtim}});
         // One file only ever appended to, reopened each time.
-        int log = ::open((mnt + "/" + appended).c_str(),
-                         O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int log =
+            ::open((mnt + "/" + appended).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (log < 0) return;
         std::string line = "line " + std::to_string(i) + "\n";
         bool ok = ::write(log, line.data(), line.size()) == static_cast<ssize_t>(line.size());
@@ -353,8 +353,8 @@ TEST_P(KilledDaemonTest, ClosedFilesAreWholeWithTheirMtimeAndFsyncedBytesStay) {
       auto got = readWhole(mnt + "/" + p);
       struct stat st {};
       bool statted = ::stat((mnt + "/" + p).c_str(), &st) == 0;
-      bool sameTime = statted && st.st_mtim.tv_sec == f.mtime.tv_sec &&
-                      st.st_mtim.tv_nsec == f.mtime.tv_nsec;
+      bool sameTime =
+          statted && st.st_mtim.tv_sec == f.mtime.tv_sec && st.st_mtim.tv_nsec == f.mtime.tv_nsec;
       // The appended file may hold one more line: its write went through
       // but its close did not return before the kill.
       if (got && p.ends_with("/log") && got->size() > f.content.size() &&
@@ -385,10 +385,10 @@ TEST_P(KilledDaemonTest, ClosedFilesAreWholeWithTheirMtimeAndFsyncedBytesStay) {
   EXPECT_GT(synced.size(), 0u) << "no file was fsynced before a kill";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    WritebackCache, KilledDaemonTest,
-    ::testing::Values(std::vector<std::string>{"--writeback-cache"}, std::vector<std::string>{}),
-    [](const auto& info) { return info.param.empty() ? "Off" : "On"; });
+INSTANTIATE_TEST_SUITE_P(WritebackCache, KilledDaemonTest,
+                         ::testing::Values(std::vector<std::string>{"--writeback-cache"},
+                                           std::vector<std::string>{}),
+                         [](const auto& info) { return info.param.empty() ? "Off" : "On"; });
 
 // utime() after buffered writes: the time set sticks, in the mount and
 // after remounting, whether the file was still open (its pages dirty) or
@@ -396,8 +396,8 @@ INSTANTIATE_TEST_SUITE_P(
 // replace it (`hg diff` prints it; tests/integration/hg_commands.py copies
 // mtimes this way). The same steps on a plain directory give the same
 // times.
-class TimesTest : public WriteTest, public ::testing::WithParamInterface<std::vector<std::string>> {
-};
+class TimesTest : public WriteTest,
+                  public ::testing::WithParamInterface<std::vector<std::string>> {};
 
 TEST_P(TimesTest, TimesSetAfterBufferedWritesStick) {
   std::string repo = fixture("basic");
@@ -457,10 +457,10 @@ TEST_P(TimesTest, TimesSetAfterBufferedWritesStick) {
   EXPECT_EQ(readWhole(mnt + "/fresh").value_or("").size(), 10000u);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    WritebackCache, TimesTest,
-    ::testing::Values(std::vector<std::string>{"--writeback-cache"}, std::vector<std::string>{}),
-    [](const auto& info) { return info.param.empty() ? "Off" : "On"; });
+INSTANTIATE_TEST_SUITE_P(WritebackCache, TimesTest,
+                         ::testing::Values(std::vector<std::string>{"--writeback-cache"},
+                                           std::vector<std::string>{}),
+                         [](const auto& info) { return info.param.empty() ? "Off" : "On"; });
 
 // Extended attributes and device nodes are in the overlay once the call
 // returned: a SIGKILLed daemon keeps them, through renames and removals.

@@ -17,9 +17,9 @@ TEST(LatencyHistogramTest, EmptyHasNothing) {
 
 TEST(LatencyHistogramTest, PercentilesAreBucketUpperBounds) {
   LatencyHistogram h;
-  for (int i = 0; i < 90; ++i) h.record(1000);     // bucket [512, 1024)... 1000 → < 1024
-  for (int i = 0; i < 9; ++i) h.record(100000);    // < 131072
-  h.record(10000000);                              // < 16777216
+  for (int i = 0; i < 90; ++i) h.record(1000);   // bucket [512, 1024)... 1000 → < 1024
+  for (int i = 0; i < 9; ++i) h.record(100000);  // < 131072
+  h.record(10000000);                            // < 16777216
   LatencySummary s = h.summary();
   EXPECT_EQ(s.count, 100u);
   EXPECT_EQ(s.totalNs, 90u * 1000 + 9u * 100000 + 10000000);

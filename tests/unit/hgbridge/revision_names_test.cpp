@@ -36,27 +36,27 @@ class RevisionNamesTest : public ::testing::Test {
     dir_ = new test::TempDir();
     std::string r = dir_->path() + "/repo";
     hgOk({"init", r}, {});
-    commit(r, "a", "zero");                            // 0 default
-    hgOk({"tag", "v1", "-r", "0"}, r);                  // 1 default, .hgtags
-    hgOk({"tag", "-l", "loc", "-r", "0"}, r);           // local tag
+    commit(r, "a", "zero");                    // 0 default
+    hgOk({"tag", "v1", "-r", "0"}, r);         // 1 default, .hgtags
+    hgOk({"tag", "-l", "loc", "-r", "0"}, r);  // local tag
     hgOk({"branch", "-q", "stable"}, r);
-    commit(r, "s", "s1");                              // 2 stable
-    commit(r, "s", "s2");                              // 3 stable, open head
+    commit(r, "s", "s1");  // 2 stable
+    commit(r, "s", "s2");  // 3 stable, open head
     hgOk({"update", "-q", "2"}, r);
-    commit(r, "s", "s3");                              // 4 stable
-    commit(r, "s", "s4", {"--close-branch"});          // 5 stable, closed head (tip-most)
+    commit(r, "s", "s3");                      // 4 stable
+    commit(r, "s", "s4", {"--close-branch"});  // 5 stable, closed head (tip-most)
     hgOk({"update", "-q", "1"}, r);
     hgOk({"branch", "-q", "old"}, r);
-    commit(r, "o", "o1");                              // 6 old
-    commit(r, "o", "o2", {"--close-branch"});          // 7 old, its only head, closed
+    commit(r, "o", "o1");                      // 6 old
+    commit(r, "o", "o2", {"--close-branch"});  // 7 old, its only head, closed
     hgOk({"update", "-q", "1"}, r);
-    commit(r, "b", "d1");                              // 8 default
-    hgOk({"tag", "v2", "-r", "3"}, r);                  // 9 default
-    hgOk({"tag", "-r", "7", "shadowed"}, r);            // 10 default
+    commit(r, "b", "d1");                     // 8 default
+    hgOk({"tag", "v2", "-r", "3"}, r);        // 9 default
+    hgOk({"tag", "-r", "7", "shadowed"}, r);  // 10 default
     hgOk({"bookmark", "-r", "6", "@"}, r);
     hgOk({"bookmark", "-r", "2", "feature-x"}, r);
-    hgOk({"bookmark", "-i", "-r", "3", "shadowed"}, r); // a bookmark wins over a tag
-    hgOk({"update", "-q", "8"}, r);                    // "." is 8
+    hgOk({"bookmark", "-i", "-r", "3", "shadowed"}, r);  // a bookmark wins over a tag
+    hgOk({"update", "-q", "8"}, r);                      // "." is 8
     auto opened = Repository::open(r);
     ASSERT_TRUE(opened.ok()) << opened.error().message();
     repo_ = opened->release();
@@ -114,7 +114,7 @@ TEST_F(RevisionNamesTest, Tags) {
 
 TEST_F(RevisionNamesTest, Branches) {
   expectSame("default", true);
-  expectSame("old", true);  // every head closed: the tip-most of them
+  expectSame("old", true);     // every head closed: the tip-most of them
   expectSame("stable", true);  // an open head below a closed one: the open one
 }
 
@@ -131,8 +131,7 @@ TEST_F(RevisionNamesTest, UnknownNameIsOneLineError) {
   auto bad = resolveRevision(*repo_, "max(");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().message().find('\n'), std::string::npos);
-  EXPECT_NE(bad.error().message().find("parse error"), std::string::npos)
-      << bad.error().message();
+  EXPECT_NE(bad.error().message().find("parse error"), std::string::npos) << bad.error().message();
   auto empty = resolveRevision(*repo_, "none()");
   ASSERT_FALSE(empty.ok());
   EXPECT_EQ(empty.error().message(), "empty revision set 'none()'");

@@ -26,9 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
 
-void check(const test::CommandResult& r) {
-  ASSERT_EQ(r.exitCode, 0) << r.err;
-}
+void check(const test::CommandResult& r) { ASSERT_EQ(r.exitCode, 0) << r.err; }
 
 // Ten files of 10,000 bytes f0..f9 (distinct contents), plus the cases
 // sizes must get right. Revision 1 copies and renames.
@@ -36,7 +34,8 @@ void makeRepo(const std::string& repo) {
   check(test::hg({"init", repo}));
   fs::create_directories(repo + "/sub/deep");
   for (int i = 0; i < 10; ++i) {
-    test::writeFile(repo + "/f" + std::to_string(i), std::string(10000, static_cast<char>('a' + i)));
+    test::writeFile(repo + "/f" + std::to_string(i),
+                    std::string(10000, static_cast<char>('a' + i)));
   }
   test::writeFile(repo + "/empty", "");
   test::writeFile(repo + "/sub/meta", "\1\nnot metadata\1\nbody\n");
@@ -195,8 +194,8 @@ TEST(CacheMaintenance, PrefetchStoresEveryBlobAndCancelStopsIt) {
     EXPECT_TRUE(none->interrupted);
     cancel = false;
     uint64_t lastDone = 0;
-    auto all = store->prefetch(files, 4, [&](uint64_t done, uint64_t, uint64_t) { lastDone = done; },
-                               &cancel);
+    auto all = store->prefetch(
+        files, 4, [&](uint64_t done, uint64_t, uint64_t) { lastDone = done; }, &cancel);
     ASSERT_TRUE(all.ok()) << all.error().message();
     EXPECT_FALSE(all->interrupted);
     EXPECT_EQ(lastDone, all->files);
