@@ -298,11 +298,13 @@ class ClientDoctor {
 
   void remount() {
     Finding& dead = findings_.front();
-    MountArgs args;
+    // With the options it was last mounted with; a client from before
+    // they were kept: read-only when it has no .hg (a read-only one has no
+    // overlay).
+    MountArgs args = mountArgsFromOptions(c_.mountOptions);
+    if (c_.mountOptions.empty()) args.readOnly = !exists(dotHg() + "/dirstate");
     args.repository = c_.repository;
     args.mountPoint = c_.mountPoint;
-    // Only a writable client has a .hg (a read-only one has no overlay).
-    args.readOnly = !exists(dotHg() + "/dirstate");
     std::fflush(stdout);
     if (mountCommand(args) != 0) {
       dead.failure = "unmounted, but mounting again failed (see above)";

@@ -153,6 +153,43 @@ std::vector<std::string> daemonArguments(const MountArgs& args) {
   return argv;
 }
 
+}  // namespace
+
+MountArgs mountArgsFromOptions(const std::vector<std::string>& options) {
+  MountArgs args;
+  auto number = [](const std::string& s, size_t fallback) -> size_t {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+    return end && *end == '\0' && !s.empty() ? static_cast<size_t>(v) : fallback;
+  };
+  for (size_t i = 0; i < options.size(); ++i) {
+    const std::string& o = options[i];
+    bool hasValue = i + 1 < options.size();
+    if (o == "--log-level" && hasValue) {
+      args.logLevel = options[++i];
+    } else if (o == "--blob-cache-mb" && hasValue) {
+      args.blobCacheMb = number(options[++i], args.blobCacheMb);
+    } else if (o == "--tree-cache-mb" && hasValue) {
+      args.treeCacheMb = number(options[++i], args.treeCacheMb);
+    } else if (o == "--no-kernel-cache" && hasValue) {
+      args.noKernelCache.push_back(options[++i]);
+    } else if (o == "--allow-other") {
+      args.allowOther = true;
+    } else if (o == "--debug-fuse") {
+      args.debugFuse = true;
+    } else if (o == "--writeback-cache") {
+      args.writebackCache = true;
+    } else if (o == "--read-only") {
+      args.readOnly = true;
+    } else if (o == "--no-xattrs") {
+      args.noXattrs = true;
+    }
+  }
+  return args;
+}
+
+namespace {
+
 bool directoryIsEmpty(const std::string& path, std::string* why) {
   DIR* d = opendir(path.c_str());
   if (!d) {
@@ -225,6 +262,7 @@ int mountCommand(const MountArgs& args) {
   client.repository = (*repo)->root();
   client.mountPoint = mountPoint;
   client.revision = node;
+  client.mountOptions = daemonArguments(args);
   if (auto pid = daemon::runningDaemon(client.directory)) {
     return error("the client for " + mountPoint + " already has a daemon (pid " +
                  std::to_string(*pid) + ")");

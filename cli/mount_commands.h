@@ -27,6 +27,11 @@ struct MountArgs {
 
 int mountCommand(const MountArgs& args);
 
+// The options a client's config remembers (daemon::ClientConfig::
+// mountOptions, the daemon's flags) as MountArgs; unknown words are
+// skipped, so an older or newer hgvfs's options still give a mount.
+MountArgs mountArgsFromOptions(const std::vector<std::string>& options);
+
 // For `hgvfs doctor`: the absolute, normalized form of a mount point (the
 // last component not resolved: a dead FUSE mount cannot be stat'ed);
 // whether an hgvfs mount is at `path`; and its unmount, lazily when busy

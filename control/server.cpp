@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <system_error>
 
 #include "base/io.h"
@@ -22,8 +23,8 @@ using nlohmann::json;
 
 }  // namespace
 
-Server::Server(Handler& handler, std::string socketPath)
-    : handler_(handler), path_(std::move(socketPath)) {}
+Server::Server(Handler& handler, std::string socketPath, size_t maxRequest)
+    : handler_(handler), path_(std::move(socketPath)), maxRequest_(maxRequest) {}
 
 Server::~Server() { stop(); }
 
@@ -150,27 +151,39 @@ void Server::refuse(int fd, const std::string& message) {
 
 void Server::serve(int fd, Connection* self) {
   std::string pending;
-  char buf[4096];
-  constexpr size_t kMaxRequest = size_t{1} << 20;
-  while (!stopping_) {
+  char buf[65536];
+  // After an over-long line was answered: its remaining bytes, up to and
+  // including its newline, are not a request.
+  bool skipping = false;
+  bool open = true;
+  while (open && !stopping_) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    pending.append(buf, static_cast<size_t>(n));
+    std::string_view chunk(buf, static_cast<size_t>(n));
+    if (skipping) {
+      size_t nl = chunk.find('\n');
+      if (nl == std::string_view::npos) continue;
+      chunk.remove_prefix(nl + 1);
+      skipping = false;
+    }
+    size_t scanFrom = pending.size();
+    pending.append(chunk);
     size_t nl;
-    bool tooLong = pending.size() > kMaxRequest && pending.find('\n') == std::string::npos;
-    while ((nl = pending.find('\n')) != std::string::npos || tooLong) {
-      std::string reply;
-      if (tooLong) {
-        reply = encodeError("request too long");
-        pending.clear();
-        tooLong = false;
-      } else {
-        reply = handle(pending.substr(0, nl));
-        pending.erase(0, nl + 1);
-      }
+    while (open && (nl = pending.find('\n', scanFrom)) != std::string::npos) {
+      std::string reply = handle(pending.substr(0, nl));
+      pending.erase(0, nl + 1);
+      scanFrom = 0;
       reply.push_back('\n');
-      if (!writeFull(fd, reply).ok()) break;
+      open = writeFull(fd, reply).ok();
+    }
+    if (open && pending.size() > maxRequest_) {
+      std::string reply = encodeError("request too long (more than " +
+                                      std::to_string(maxRequest_) + " bytes)");
+      reply.push_back('\n');
+      pending.clear();
+      skipping = true;
+      open = writeFull(fd, reply).ok();
     }
   }
   MutexLock lock(connectionsMutex_);

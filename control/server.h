@@ -52,7 +52,12 @@ class Handler {
 
 class Server {
  public:
-  Server(Handler& handler, std::string socketPath);
+  // A request line longer than `maxRequest` bytes gets an error reply and
+  // the rest of it is skipped; the connection goes on. A checkout request
+  // names every path the update writes: ~40 bytes each, so the default
+  // takes an update of millions of files.
+  static constexpr size_t kMaxRequest = size_t{256} << 20;
+  Server(Handler& handler, std::string socketPath, size_t maxRequest = kMaxRequest);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -86,6 +91,7 @@ class Server {
 
   Handler& handler_;
   std::string path_;
+  const size_t maxRequest_;
   int listenFd_ = -1;
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;

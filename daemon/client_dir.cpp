@@ -80,6 +80,13 @@ Status writeClientConfig(const ClientConfig& c) {
     out << "repository=" << c.repository << "\n"
         << "mountpoint=" << c.mountPoint << "\n"
         << "revision=" << c.revision << "\n";
+    if (!c.mountOptions.empty()) {
+      out << "options=";
+      for (size_t i = 0; i < c.mountOptions.size(); ++i) {
+        out << (i ? " " : "") << c.mountOptions[i];
+      }
+      out << "\n";
+    }
     if (!out.flush()) return ioError(EIO, "cannot write the client config", tmp);
   }
   if (rename(tmp.c_str(), (c.directory + "/config").c_str()) != 0) {
@@ -102,6 +109,10 @@ Result<ClientConfig> readClientConfig(const std::string& directory) {
     if (k == "repository") c.repository = v;
     if (k == "mountpoint") c.mountPoint = v;
     if (k == "revision") c.revision = v;
+    if (k == "options") {
+      std::istringstream words(v);
+      for (std::string w; words >> w;) c.mountOptions.push_back(w);
+    }
   }
   return c;
 }

@@ -26,6 +26,10 @@ struct ClientConfig {
   std::string repository;  // the backing repository's root
   std::string mountPoint;
   std::string revision;  // the mounted changeset, full hex
+  // The options of the last `hgvfs mount` (the daemon's flags, e.g.
+  // "--read-only"), so a repair can mount it again as it was. None of them
+  // holds a blank.
+  std::vector<std::string> mountOptions;
 };
 
 // The client directory for mount point `mountPoint` (an absolute path).

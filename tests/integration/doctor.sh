@@ -211,6 +211,25 @@ expect_rc 1 "debugsetparents --fix (nothing to do automatically)"
 doctor "$M2"
 expect_rc 0 "parents set back"
 
+# 7b. A dead mount is mounted again with the options it had (--no-xattrs:
+# extended attributes refused, EOPNOTSUPP).
+"$HGVFS" unmount "$M2" >/dev/null
+"$HGVFS" mount --no-xattrs "$repo" "$M2" >/dev/null || fail "mount --no-xattrs"
+C2=$(client_dir "$M2")
+kill -9 "$(cat "$C2/daemon.pid")"
+for _ in $(seq 100); do stat -f "$M2" >/dev/null 2>&1 || break; sleep 0.05; done
+doctor --fix "$M2"
+expect_rc 0 "dead --no-xattrs mount --fix"
+xattr=$(python3 -c 'import errno, os, sys
+try:
+    os.setxattr(sys.argv[1], "user.k", b"v")
+    print("set")
+except OSError as e:
+    print("EOPNOTSUPP" if e.errno == errno.EOPNOTSUPP else errno.errorcode[e.errno])' "$M2/doc/README" 2>&1)
+if [ "$xattr" = EOPNOTSUPP ]; then ok; else
+  fail "the remounted mount lost --no-xattrs: setxattr gave $xattr"
+fi
+
 # 8. The repository moved away.
 "$HGVFS" unmount "$M2" >/dev/null
 mv "$repo" "$WORK/moved"

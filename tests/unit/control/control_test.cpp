@@ -385,6 +385,34 @@ TEST_F(ServerTest, RefusesBadRequestsAndKeepsServing) {
   EXPECT_TRUE(client->status({}).ok());
 }
 
+// A line over the limit gets an error reply, its rest is skipped (even when
+// it comes in many reads), and the next request on the same connection is
+// answered.
+TEST(ServerLimitTest, AnOverlongRequestIsRefusedAndTheConnectionGoesOn) {
+  test::TempDir tmp;
+  StubHandler handler;
+  std::string path = socketPath(tmp.path());
+  Server server(handler, path, 1000);
+  ASSERT_TRUE(server.start().ok());
+  auto client = Client::connect(path);
+  ASSERT_TRUE(client.ok());
+  std::string big = R"({"version": 1, "op": "hello", "pad": ")" + std::string(300000, 'x') + "\"}";
+  auto refused = client->roundTrip(big);
+  ASSERT_TRUE(refused.ok()) << refused.error().message();
+  json r = json::parse(*refused);
+  EXPECT_EQ(r["ok"], false);
+  EXPECT_NE(r["error"].get<std::string>().find("request too long"), std::string::npos) << *refused;
+  for (int i = 0; i < 3; ++i) {
+    auto hello = client->roundTrip(R"({"version": 1, "op": "hello"})");
+    ASSERT_TRUE(hello.ok()) << hello.error().message();
+    EXPECT_EQ(json::parse(*hello)["ok"], true) << *hello;
+  }
+  auto small = client->roundTrip(R"({"version": 1, "op": "hello", "pad": ")" +
+                                 std::string(900, 'y') + "\"}");
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(json::parse(*small)["ok"], true) << *small;
+}
+
 TEST_F(ServerTest, ManyClientsAtOnceAndStopJoinsThem) {
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
