@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
       ->type_name("MB");
   mount
       ->add_option("--tree-cache-mb", mountArgs.treeCacheMb,
-                   "memory for directory listings in the daemon (default 64)")
+                   "memory for directory listings in the daemon (default 256)")
       ->type_name("MB");
   const std::vector<std::string> kCacheFeatures = {"keep-cache", "cache-readdir", "readdirplus",
                                                    "timeouts", "zero-message-open"};

@@ -17,7 +17,7 @@ struct DaemonOptions {
   bool allowOther = false;
   bool debugFuse = false;
   size_t blobCacheBytes = size_t{256} << 20;
-  size_t treeCacheBytes = size_t{64} << 20;
+  size_t treeCacheBytes = size_t{256} << 20;
   // Kernel caching switches and timeouts (benchmarks turn them off).
   bool keepCache = true;
   bool cacheReaddir = true;

@@ -62,7 +62,7 @@
 namespace hgvfs::store {
 
 struct ObjectStoreOptions {
-  size_t treeCacheBytes = size_t{64} << 20;
+  size_t treeCacheBytes = size_t{256} << 20;
   size_t blobCacheBytes = size_t{256} << 20;
   // The bound of the blobs in LMDB (the sum of their lengths); 0: none.
   uint64_t maxBlobBytes = uint64_t{4} << 30;
