@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "base/byte_size.h"
 #include "base/mountinfo.h"
 #include "control/client.h"
 #include "control/protocol.h"
@@ -27,19 +28,6 @@ int fail(const std::string& message) {
 
 uint64_t count(const json& j, const char* key) {
   return j.contains(key) && j[key].is_number_unsigned() ? j[key].get<uint64_t>() : 0;
-}
-
-std::string human(uint64_t bytes) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
 }
 
 std::string hitRate(uint64_t hits, uint64_t misses) {
@@ -75,20 +63,21 @@ void printHuman(const std::string& mountPoint, const json& s) {
   std::printf("inodes loaded: %llu directories, %llu files (%s in memory)\n",
               static_cast<unsigned long long>(count(in, "directories")),
               static_cast<unsigned long long>(count(in, "files")),
-              human(count(in, "memory_bytes")).c_str());
+              formatByteSize(count(in, "memory_bytes")).c_str());
   std::printf("materialized (loaded): %llu directories, %llu files\n",
               static_cast<unsigned long long>(count(in, "materialized_directories")),
               static_cast<unsigned long long>(count(in, "materialized_files")));
   std::printf("overlay: %llu files, %s; metadata %s\n\n",
               static_cast<unsigned long long>(count(ov, "files")),
-              human(count(ov, "file_bytes")).c_str(), human(count(ov, "meta_bytes")).c_str());
+              formatByteSize(count(ov, "file_bytes")).c_str(),
+              formatByteSize(count(ov, "meta_bytes")).c_str());
   std::printf("cache:\n");
-  std::printf("  memory trees: %s (%s)\n", human(count(mem, "tree_bytes")).c_str(),
+  std::printf("  memory trees: %s (%s)\n", formatByteSize(count(mem, "tree_bytes")).c_str(),
               hitRate(count(mem, "tree_hits"), count(mem, "tree_misses")).c_str());
-  std::printf("  memory blobs: %s (%s)\n", human(count(mem, "blob_bytes")).c_str(),
+  std::printf("  memory blobs: %s (%s)\n", formatByteSize(count(mem, "blob_bytes")).c_str(),
               hitRate(count(mem, "blob_hits"), count(mem, "blob_misses")).c_str());
   std::printf("  lmdb: %s on disk; blobs %s; sizes %llu hits; %llu tree reads\n",
-              human(count(lmdb, "file_bytes")).c_str(),
+              formatByteSize(count(lmdb, "file_bytes")).c_str(),
               hitRate(count(lmdb, "blob_hits"), count(repo, "blob_reads")).c_str(),
               static_cast<unsigned long long>(count(lmdb, "size_hits")),
               static_cast<unsigned long long>(count(lmdb, "tree_reads")));

@@ -178,8 +178,8 @@ void Server::serve(int fd, Connection* self) {
       open = writeFull(fd, reply).ok();
     }
     if (open && pending.size() > maxRequest_) {
-      std::string reply = encodeError("request too long (more than " +
-                                      std::to_string(maxRequest_) + " bytes)");
+      std::string reply =
+          encodeError("request too long (more than " + std::to_string(maxRequest_) + " bytes)");
       reply.push_back('\n');
       pending.clear();
       skipping = true;
