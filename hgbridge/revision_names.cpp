@@ -60,10 +60,11 @@ std::optional<int64_t> canonicalNumber(ByteView s) {
   return std::stoll(std::string(s));
 }
 
-// "HEXNODE NAME" lines (bookmarks, localtags, .hgtags): the last line for a
-// name wins. Lines that do not parse are skipped, as hg does (with a warning).
-std::map<Bytes, Node> parseNodeNames(ByteView text) {
-  std::map<Bytes, Node> names;
+// Each "HEXNODE NAME" line of `text` (bookmarks, localtags, .hgtags), in
+// file order, as fn(node, name), the name without the blanks around it.
+// Lines that do not parse are skipped, as hg does (with a warning).
+template <typename Fn>
+void forEachNodeLine(ByteView text, Fn fn) {
   size_t start = 0;
   while (start < text.size()) {
     size_t nl = text.find('\n', start);
@@ -78,9 +79,16 @@ std::map<Bytes, Node> parseNodeNames(ByteView text) {
     ByteView name = line.substr(space + 1);
     while (!name.empty() && std::isspace(uint8_t(name.front()))) name.remove_prefix(1);
     while (!name.empty() && std::isspace(uint8_t(name.back()))) name.remove_suffix(1);
-    if (name.empty()) continue;
-    names[Bytes(name)] = *node;
+    fn(*node, name);
   }
+}
+
+// Bookmarks and local tags: the last line for a name wins.
+std::map<Bytes, Node> parseNodeNames(ByteView text) {
+  std::map<Bytes, Node> names;
+  forEachNodeLine(text, [&](const Node& node, ByteView name) {
+    if (!name.empty()) names[Bytes(name)] = node;
+  });
   return names;
 }
 
@@ -141,22 +149,8 @@ using TagMap = std::map<Bytes, TagEntry>;
 // lines its history, in file order.
 TagMap readTags(ByteView text) {
   std::map<Bytes, std::vector<Node>> lines;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    if (nl == ByteView::npos) nl = text.size();
-    ByteView line = text.substr(start, nl - start);
-    start = nl + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    size_t space = line.find(' ');
-    if (space == ByteView::npos) continue;
-    auto node = Node::fromHex(line.substr(0, space));
-    if (!node) continue;
-    ByteView name = line.substr(space + 1);
-    while (!name.empty() && std::isspace(uint8_t(name.front()))) name.remove_prefix(1);
-    while (!name.empty() && std::isspace(uint8_t(name.back()))) name.remove_suffix(1);
-    lines[Bytes(name)].push_back(*node);
-  }
+  forEachNodeLine(text,
+                  [&](const Node& node, ByteView name) { lines[Bytes(name)].push_back(node); });
   TagMap tags;
   for (auto& [name, nodes] : lines) {
     Node last = nodes.back();
