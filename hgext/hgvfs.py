@@ -140,7 +140,8 @@ def _alive(path, timeout):
     except OSError:
         return False
     try:
-        reply = json.loads(b''.join(_roundtrip(sock, {'op': 'hello'})))
+        reply = json.loads(b''.join(_roundtrip(
+            sock, {'version': PROTOCOL_VERSION, 'op': 'hello'})))
         return isinstance(reply, dict) and reply.get('ok') is True
     except (DaemonError, OSError, ValueError):
         return False

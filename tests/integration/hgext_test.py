@@ -296,6 +296,10 @@ class Test:
 
         def slow(req):
             if req.get('op') == 'hello':
+                # As the daemon (control/protocol.cpp parseMessage): a
+                # request without the protocol version is refused.
+                if req.get('version') != 1:
+                    return b'{"version": 1, "ok": false, "error": "malformed request: no version"}\n'
                 return hello
             time.sleep(3.5)
             return reply(p1, modified=[b'a'])
