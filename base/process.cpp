@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 extern char** environ;
 
@@ -43,7 +44,8 @@ void drain(int outFd, int errFd, std::string& out, std::string& err) {
 }  // namespace
 
 Result<ProcessOutput> runProcess(const std::vector<std::string>& argv,
-                                 const std::vector<std::string>& extraEnvironment) {
+                                 const std::vector<std::string>& extraEnvironment,
+                                 const std::string& cwd) {
   if (argv.empty()) return invalidArgument("no program to run");
   int outPipe[2], errPipe[2];
   if (pipe2(outPipe, O_CLOEXEC) != 0) return ioError(errno, "pipe");
@@ -53,8 +55,13 @@ Result<ProcessOutput> runProcess(const std::vector<std::string>& argv,
     close(outPipe[1]);
     return ioError(e, "pipe");
   }
+  auto nameOf = [](std::string_view e) { return e.substr(0, e.find('=')); };
   std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  for (char** e = environ; *e; ++e) {
+    bool replaced = false;
+    for (const auto& x : extraEnvironment) replaced = replaced || nameOf(x) == nameOf(*e);
+    if (!replaced) env.emplace_back(*e);
+  }
   for (const auto& e : extraEnvironment) env.push_back(e);
   std::vector<char*> cargv, cenv;
   std::vector<std::string> args = argv;
@@ -68,6 +75,7 @@ Result<ProcessOutput> runProcess(const std::vector<std::string>& argv,
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1);
   posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2);
+  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
   pid_t pid;
   int rc = posix_spawnp(&pid, cargv[0], &actions, nullptr, cargv.data(), cenv.data());
   posix_spawn_file_actions_destroy(&actions);

@@ -19,9 +19,15 @@ struct ProcessOutput {
   std::string err;
 };
 
-// Runs argv[0] (looked up in PATH) with `argv`, the current environment plus
-// `extraEnvironment` ("NAME=value"). kIo if it cannot be started.
+// Runs argv[0] (looked up in PATH) with `argv` in `cwd` (empty: this
+// process's), the current environment with `extraEnvironment` ("NAME=value")
+// set over it. kIo if it cannot be started.
+//
+// The child is made with posix_spawn, not fork: a forked child of a
+// multithreaded process that allocates before exec can block forever on an
+// allocator lock another thread held at the fork.
 Result<ProcessOutput> runProcess(const std::vector<std::string>& argv,
-                                 const std::vector<std::string>& extraEnvironment = {});
+                                 const std::vector<std::string>& extraEnvironment = {},
+                                 const std::string& cwd = {});
 
 }  // namespace hgvfs
