@@ -54,9 +54,11 @@ struct FileSystem::CheckoutRun {
   OverlayChange& change;
   CheckoutResult result;
   // Done after the commit, in memory.
-  struct Detach {
+  struct Detach {  // an entry removed
     InodeNumber ino;
-    std::optional<Bytes> source;  // unmaterialized: where its object is read
+    InodeNumber dir;
+    Bytes name;
+    OverlayEntry rec;
   };
   std::vector<Detach> detaches;
   struct Swap {
@@ -151,11 +153,7 @@ Result<CheckoutResult> FileSystem::checkout(const std::optional<store::TreeId>& 
         return refused;
       }
       HG_RETURN_IF_ERROR(change.commit());
-      for (const auto& d : run.detaches) {
-        if (!inodes_.get(d.ino)) continue;
-        if (d.source) inodes_.setSource(d.ino, *d.source);
-        inodes_.detach(d.ino, reaper);
-      }
+      for (const auto& d : run.detaches) unnameLocked(d.ino, d.dir, d.name, d.rec, reaper);
       for (uint64_t ino : run.dropStates) {
         if (!inodes_.get(InodeNumber(ino))) inodes_.dropMaterialized(InodeNumber(ino));
       }
@@ -443,13 +441,10 @@ void FileSystem::dropEntryLocked(InodeNumber dirIno, DirState& dir, ByteView nam
       run.change.batch().removeDirectory(rec.ino);  // empty: nothing below it
       if (!live) run.dropStates.push_back(rec.ino);
     }
-  } else if (rec.materialized && !live) {
+  } else if (!live && lastNameLocked(rec)) {
     run.change.removeFileAfter(ino);
   }
-  if (live) {
-    run.detaches.push_back(
-        {ino, rec.materialized ? std::nullopt : std::optional<Bytes>(rec.source)});
-  }
+  if (live || inodes_.linkNames(ino)) run.detaches.push_back({ino, dirIno, Bytes(name), rec});
 }
 
 void FileSystem::swapLoadedLocked(InodeNumber ino, const store::TreeId& from,

@@ -58,7 +58,8 @@ Status FileSystem::findDemotionsLocked(InodeNumber ino, const Bytes& path,
     }
     if (!S_ISREG(rec.mode) || t->isDirectory() || t->kind == store::EntryKind::kSymlink) continue;
     if (rec.mode != modeOf(t->kind) || rec.uid != options_.uid || rec.gid != options_.gid) continue;
-    if (overlay_->hasXattrs(rec.ino)) continue;  // they live with its overlay file
+    if (overlay_->hasXattrs(rec.ino)) continue;             // they live with its overlay file
+    if (inodes_.linkNames(InodeNumber(rec.ino))) continue;  // its names share one file
     out.push_back(Demotion{ino, name, std::move(child), rec, *t, {}});
   }
   return okStatus();

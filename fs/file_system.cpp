@@ -62,6 +62,15 @@ Status FileSystem::start() {
   }
   HG_RETURN_IF_ERROR(
       inodes_.startNumbering(std::max(overlay_->reservedInodes(), report.maxInode + 1)));
+  if (!report.links.empty()) {
+    WriterLock lock(inodes_.mutex());
+    for (auto& [ino, names] : report.links) {
+      std::vector<InodeTable::LinkName> linkNames;
+      for (auto& [dir, name] : names) linkNames.push_back({InodeNumber(dir), std::move(name)});
+      inodes_.setLinkNames(InodeNumber(ino), std::move(linkNames));
+    }
+    log().info("overlay: {} files with more than one name (hard links)", report.links.size());
+  }
   HG_ASSIGN_OR_RETURN(auto root, overlay_->loadDirectory(kRootInode.value()));
   if (root) {
     WriterLock lock(inodes_.mutex());
@@ -95,7 +104,7 @@ Result<std::shared_ptr<const store::Tree>> FileSystem::treeOf(const hg::Node& id
 
 FileSystem::Snapshot FileSystem::snapshotLocked(InodeNumber ino, const Inode& inode) const {
   Snapshot s{ino,        inode.parent, inode.mode,   inode.materialized, inode.id,
-             inode.size, options_.uid, options_.gid, std::nullopt};
+             inode.size, options_.uid, options_.gid, std::nullopt,       inodes_.nlink(ino)};
   if (inode.materialized) {
     if (const Materialized* m = inodes_.materialized(ino)) {
       s.uid = m->uid;
@@ -134,7 +143,7 @@ Result<struct stat> FileSystem::attributes(const Snapshot& s) {
   st.st_mode = s.mode;
   st.st_uid = s.uid;
   st.st_gid = s.gid;
-  st.st_nlink = !s.parent.valid() && s.ino != kRootInode ? 0 : 1;
+  st.st_nlink = s.nlink;
   st.st_blksize = 4096;
   st.st_atim = st.st_mtim = st.st_ctim = options_.time;
   if (S_ISDIR(s.mode)) {
@@ -226,6 +235,12 @@ Result<FileSystem::Snapshot> FileSystem::lookupLocked(InodeNumber parent, ByteVi
     if (!entry) return notFound("no such entry");
     const OverlayEntry& rec = entry->rec;
     ino = InodeNumber(rec.ino);
+    if (Inode* other = inodes_.find(ino)) {
+      // Loaded through another of its names (a hard link).
+      inodes_.placeIfUnplaced(ino, parent, name);
+      ++other->nlookup;
+      return snapshotLocked(ino, *other);
+    }
     inodes_.insert(ino, parent, name, rec.mode, rec.materialized, rec.id);
     if (rec.materialized) {
       Materialized& m = inodes_.materializedState(ino);

@@ -246,6 +246,12 @@ class FileSystem {
   Result<struct stat> symlink(InodeNumber parent, ByteView name, ByteView target,
                               const Caller& caller) EXCLUDES(inodes_.mutex());
   Status unlink(InodeNumber parent, ByteView name) EXCLUDES(inodes_.mutex());
+  // A hard link: `newName` in `newParent` names file `ino` too (which
+  // materializes first, so that both names share its overlay file). EPERM
+  // for a directory, ENOENT once it has no name, EMLINK past kMaxLinks.
+  Result<struct stat> link(InodeNumber ino, InodeNumber newParent, ByteView newName)
+      EXCLUDES(inodes_.mutex());
+  static constexpr uint32_t kMaxLinks = 65000;  // ext4's
   Status rmdir(InodeNumber parent, ByteView name) EXCLUDES(inodes_.mutex());
   // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
   Status rename(InodeNumber parent, ByteView name, InodeNumber newParent, ByteView newName,
@@ -314,6 +320,7 @@ class FileSystem {
     uid_t uid;
     gid_t gid;
     std::optional<OverlayDirHeader> header;  // materialized directories
+    uint32_t nlink;
   };
   class MaterializeClaim;
   struct RenameEnds;
@@ -398,6 +405,16 @@ class FileSystem {
   Status checkReplaceableLocked(const RenameEnds& ends) REQUIRES(inodes_.mutex());
   Status moveLocked(RenameEnds& ends, OverlayChange& change, FileReaper& reaper)
       REQUIRES(inodes_.mutex());
+  // Moves the ctime of materialized file `ino` to now (call without the
+  // namespace lock).
+  void touchFileCtime(InodeNumber ino) EXCLUDES(inodes_.mutex());
+  // After a change committed that removed entry (dir, name) naming `ino`
+  // (`live`: loaded when the change was made): the inode table follows.
+  void unnameLocked(InodeNumber ino, InodeNumber dir, ByteView name, const OverlayEntry& rec,
+                    FileReaper& reaper) REQUIRES(inodes_.mutex());
+  // Whether removing one entry of file `rec` leaves its overlay file
+  // unnamed (it has no other name).
+  bool lastNameLocked(const OverlayEntry& rec) const REQUIRES_SHARED(inodes_.mutex());
   Status setDirAttributes(InodeNumber ino, const AttrChange& attrs) EXCLUDES(inodes_.mutex());
   // `mode`: the file's, as read before (its type cannot change).
   Status setFileAttributes(InodeNumber ino, const AttrChange& attrs, uint32_t mode)

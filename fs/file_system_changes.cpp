@@ -151,31 +151,107 @@ Status FileSystem::removeName(InodeNumber parent, ByteView name, bool directory)
   }
   FileReaper reaper(remover_);
   ChangeMark mark(*this);
-  WriterLock lock(inodes_.mutex());
-  OverlayChange change(*overlay_, reaper);
-  HG_ASSIGN_OR_RETURN(DirState * dir, changeableParentLocked(parent, change));
-  const DirState::Entry* e = dir->find(name);
-  if (!e) return notFound("no such entry");
-  if (directory && !S_ISDIR(e->rec.mode)) return errnoError(ENOTDIR, "not a directory");
-  if (!directory && S_ISDIR(e->rec.mode)) return errnoError(EISDIR, "is a directory");
-  if (directory) {
-    HG_ASSIGN_OR_RETURN(bool empty, isEmptyDirLocked(e->rec));
-    if (!empty) return errnoError(ENOTEMPTY, "directory not empty");
+  bool touchCtime = false;
+  InodeNumber ino;
+  {
+    WriterLock lock(inodes_.mutex());
+    OverlayChange change(*overlay_, reaper);
+    HG_ASSIGN_OR_RETURN(DirState * dir, changeableParentLocked(parent, change));
+    const DirState::Entry* e = dir->find(name);
+    if (!e) return notFound("no such entry");
+    if (directory && !S_ISDIR(e->rec.mode)) return errnoError(ENOTDIR, "not a directory");
+    if (!directory && S_ISDIR(e->rec.mode)) return errnoError(EISDIR, "is a directory");
+    if (directory) {
+      HG_ASSIGN_OR_RETURN(bool empty, isEmptyDirLocked(e->rec));
+      if (!empty) return errnoError(ENOTEMPTY, "directory not empty");
+    }
+    OverlayEntry rec = e->rec;
+    ino = InodeNumber(rec.ino);
+    change.removeEntry(*dir, parent, name);
+    change.touch(*dir, parent);
+    // A live inode keeps its overlay file until the kernel forgets it, and
+    // a file with another name keeps it anyway.
+    bool live = inodes_.get(ino) != nullptr;
+    if (directory && rec.materialized) change.batch().removeDirectory(rec.ino);
+    if (!directory && !live && lastNameLocked(rec)) change.removeFileAfter(ino);
+    HG_RETURN_IF_ERROR(change.commit());
+    unnameLocked(ino, parent, name, rec, reaper);
+    // A file that keeps another name has one name less: its ctime moves.
+    if (!directory && rec.materialized && inodes_.linkNames(ino)) touchCtime = true;
   }
-  OverlayEntry rec = e->rec;
-  InodeNumber ino(rec.ino);
-  change.removeEntry(*dir, parent, name);
-  change.touch(*dir, parent);
-  // A live inode keeps its overlay file until the kernel forgets it.
-  bool live = inodes_.get(ino) != nullptr;
-  if (directory && rec.materialized) change.batch().removeDirectory(rec.ino);
-  if (!directory && !live && rec.materialized) change.removeFileAfter(ino);
-  HG_RETURN_IF_ERROR(change.commit());
-  if (live) {
-    if (!directory && !rec.materialized) inodes_.setSource(ino, rec.source);
-    inodes_.detach(ino, reaper);
-  }
+  if (touchCtime) touchFileCtime(ino);
   return okStatus();
+}
+
+bool FileSystem::lastNameLocked(const OverlayEntry& rec) const {
+  return rec.materialized && !S_ISDIR(rec.mode) && !inodes_.linkNames(InodeNumber(rec.ino));
+}
+
+void FileSystem::unnameLocked(InodeNumber ino, InodeNumber dir, ByteView name,
+                              const OverlayEntry& rec, FileReaper& reaper) {
+  if (inodes_.placedAt(ino, dir, name) && !rec.materialized) {
+    inodes_.setSource(ino, rec.source);  // what is held open still reads its objects
+  }
+  inodes_.unname(ino, dir, name, reaper);
+}
+
+Result<struct stat> FileSystem::link(InodeNumber ino, InodeNumber newParent, ByteView newName) {
+  HG_RETURN_IF_ERROR(checkName(newName));
+  if (isDotHg(newParent, newName)) return errnoError(EEXIST, "exists");
+  if (ino == kDotHgInode) return errnoError(EPERM, "the mount's .hg cannot be linked");
+  if (!overlay_) return readOnly().takeError();
+  {
+    ReaderLock lock(inodes_.mutex());
+    const Inode* n = inodes_.get(ino);
+    if (!n) return notFound("unknown inode");
+    if (S_ISDIR(n->mode)) return errnoError(EPERM, "a directory cannot be hard-linked");
+  }
+  warmForChange(newParent);
+  // Both names share the file's overlay file: it materializes first. A
+  // dematerialization can come between (after a commit): then again.
+  for (int attempt = 0;; ++attempt) {
+    HG_ASSIGN_OR_RETURN(std::shared_ptr<OverlayFile> file, materializeFile(ino, false));
+    Snapshot s;
+    {
+      FileReaper reaper(remover_);
+      ChangeMark mark(*this);
+      WriterLock lock(inodes_.mutex());
+      Inode* n = inodes_.find(ino);
+      if (!n) return notFound("unknown inode");
+      if (!n->materialized) {
+        if (attempt < 3) continue;
+        return errnoError(EAGAIN, "the file keeps changing");
+      }
+      uint32_t count = inodes_.nlink(ino);
+      if (count == 0) return notFound("the file was removed");
+      if (count >= kMaxLinks) return errnoError(EMLINK, "too many links");
+      // The entry of one of its names, which the new one repeats.
+      InodeTable::LinkName first{n->parent, n->name};
+      if (!n->parent.valid()) first = inodes_.linkNames(ino)->front();
+      HG_ASSIGN_OR_RETURN(DirState * from, loadedDirLocked(first.dir));
+      const DirState::Entry* e = from->find(first.name);
+      if (!e || e->rec.ino != ino.value() || !e->rec.materialized) {
+        return corrupt("a file's entry is missing from its directory's overlay record");
+      }
+      OverlayEntry rec = e->rec;
+      OverlayChange change(*overlay_, reaper);
+      HG_ASSIGN_OR_RETURN(DirState * dir, changeableParentLocked(newParent, change));
+      if (dir->find(newName)) return errnoError(EEXIST, "exists");
+      change.addEntry(*dir, newParent, newName, rec);
+      change.touch(*dir, newParent);
+      HG_RETURN_IF_ERROR(change.commit());
+      inodes_.addLinkName(ino, n->parent.valid() ? first : InodeTable::LinkName{},
+                          {newParent, Bytes(newName)});
+      n = inodes_.find(ino);
+      ++n->nlookup;
+      s = snapshotLocked(ino, *n);
+    }
+    // A new link is a change of the file's ctime: its overlay file's.
+    (void)::fchmod(file->fd(), 0600);
+    auto st = attributes(s);
+    if (!st.ok()) forget(ino, 1);
+    return st;
+  }
 }
 
 // Both ends of a rename, their directories materialized.
@@ -205,16 +281,41 @@ Status FileSystem::rename(InodeNumber parent, ByteView name, InodeNumber newPare
   warmForChange(newParent, newName);
   FileReaper reaper(remover_);
   ChangeMark mark(*this);
-  WriterLock lock(inodes_.mutex());
-  OverlayChange change(*overlay_, reaper);
-  HG_ASSIGN_OR_RETURN(RenameEnds ends, renameEndsLocked(parent, name, newParent, newName, change));
-  if (flags & RENAME_EXCHANGE) return exchangeLocked(ends, change);
-  if (ends.dst) {
-    if (flags & RENAME_NOREPLACE) return errnoError(EEXIST, "target exists");
-    if (ends.dst->ino == ends.src.ino) return okStatus();
-    HG_RETURN_IF_ERROR(checkReplaceableLocked(ends));
+  std::vector<uint64_t> ctimes;
+  {
+    WriterLock lock(inodes_.mutex());
+    OverlayChange change(*overlay_, reaper);
+    HG_ASSIGN_OR_RETURN(RenameEnds ends,
+                        renameEndsLocked(parent, name, newParent, newName, change));
+    if (flags & RENAME_EXCHANGE) {
+      HG_RETURN_IF_ERROR(exchangeLocked(ends, change));
+    } else {
+      if (ends.dst) {
+        if (flags & RENAME_NOREPLACE) return errnoError(EEXIST, "target exists");
+        if (ends.dst->ino == ends.src.ino) return okStatus();
+        HG_RETURN_IF_ERROR(checkReplaceableLocked(ends));
+      }
+      HG_RETURN_IF_ERROR(moveLocked(ends, change, reaper));
+      // A file that keeps another name has one name less.
+      if (ends.dst && lastNameLocked(*ends.dst) && inodes_.nlink(InodeNumber(ends.dst->ino))) {
+        ctimes.push_back(ends.dst->ino);
+      }
+    }
+    // A renamed file's ctime moves, as on a local filesystem (one still
+    // the revision's has no times of its own).
+    if (ends.src.materialized && !S_ISDIR(ends.src.mode)) ctimes.push_back(ends.src.ino);
+    if ((flags & RENAME_EXCHANGE) && ends.dst->materialized && !S_ISDIR(ends.dst->mode)) {
+      ctimes.push_back(ends.dst->ino);
+    }
   }
-  return moveLocked(ends, change, reaper);
+  for (uint64_t ino : ctimes) touchFileCtime(InodeNumber(ino));
+  return okStatus();
+}
+
+void FileSystem::touchFileCtime(InodeNumber ino) {
+  // Only an overlay file's ctime is the file's: a chmod to the mode it
+  // always has moves it.
+  (void)::chmod(overlay_->filePath(ino.value()).c_str(), 0600);
 }
 
 Result<FileSystem::RenameEnds> FileSystem::renameEndsLocked(InodeNumber parent, ByteView name,
@@ -244,8 +345,13 @@ Status FileSystem::exchangeLocked(RenameEnds& ends, OverlayChange& change) {
   change.touch(*ends.from, ends.fromIno);
   if (ends.to != ends.from) change.touch(*ends.to, ends.toIno);
   HG_RETURN_IF_ERROR(change.commit());
-  inodes_.exchange(InodeNumber(ends.src.ino), ends.fromIno, ends.name, InodeNumber(ends.dst->ino),
-                   ends.toIno, ends.newName);
+  InodeNumber a(ends.src.ino), b(ends.dst->ino);
+  // A record named elsewhere (a hard link's other name) stays where it is.
+  InodeNumber liveA = inodes_.placedAt(a, ends.fromIno, ends.name) ? a : InodeNumber();
+  InodeNumber liveB = inodes_.placedAt(b, ends.toIno, ends.newName) ? b : InodeNumber();
+  inodes_.exchange(liveA, ends.fromIno, ends.name, liveB, ends.toIno, ends.newName);
+  inodes_.renameLinkNames(a, {ends.fromIno, ends.name}, {ends.toIno, ends.newName});
+  inodes_.renameLinkNames(b, {ends.toIno, ends.newName}, {ends.fromIno, ends.name});
   return okStatus();
 }
 
@@ -273,22 +379,17 @@ Status FileSystem::moveLocked(RenameEnds& ends, OverlayChange& change, FileReape
   if (dst && ends.dst->materialized) {
     if (S_ISDIR(ends.dst->mode)) {
       change.batch().removeDirectory(dst->value());
-    } else if (!dstLive) {
+    } else if (!dstLive && lastNameLocked(*ends.dst)) {
       change.removeFileAfter(*dst);
     }
   }
   change.touch(*ends.from, ends.fromIno);
   if (ends.to != ends.from) change.touch(*ends.to, ends.toIno);
   HG_RETURN_IF_ERROR(change.commit());
-  if (dstLive) {
-    if (!ends.dst->materialized) inodes_.setSource(*dst, ends.dst->source);
-    inodes_.detach(*dst, reaper);
-  }
+  if (dst) unnameLocked(*dst, ends.toIno, ends.newName, *ends.dst, reaper);
   InodeNumber src(ends.src.ino);
-  if (inodes_.get(src)) {
-    if (!ends.src.materialized) inodes_.setSource(src, ends.src.source);
-    inodes_.reparent(src, ends.toIno, ends.newName, reaper);
-  }
+  if (inodes_.get(src) && !ends.src.materialized) inodes_.setSource(src, ends.src.source);
+  inodes_.rename(src, ends.fromIno, ends.name, ends.toIno, ends.newName, reaper);
   return okStatus();
 }
 
@@ -398,7 +499,7 @@ Status FileSystem::setOwnerAndModeLocked(InodeNumber ino, const AttrChange& attr
   const Materialized* before = inodes_.materialized(ino);
   uid_t uid = attrs.uid ? *attrs.uid : before ? before->uid : 0;
   gid_t gid = attrs.gid ? *attrs.gid : before ? before->gid : 0;
-  if (inode->parent.valid()) {
+  if (inode->parent.valid() || inodes_.linkNames(ino)) {
     HG_RETURN_IF_ERROR(recordOwnerAndModeLocked(ino, mode, uid, gid, change));
     HG_RETURN_IF_ERROR(change.commit());
   }
@@ -412,7 +513,24 @@ Status FileSystem::setOwnerAndModeLocked(InodeNumber ino, const AttrChange& attr
 Status FileSystem::recordOwnerAndModeLocked(InodeNumber ino, uint32_t mode, uid_t uid, gid_t gid,
                                             OverlayChange& change) {
   const Inode* inode = inodes_.get(ino);
-  if (ino == kRootInode || !inode || !inode->parent.valid()) return okStatus();
+  if (ino == kRootInode || !inode) return okStatus();
+  if (const auto* names = inodes_.linkNames(ino)) {
+    // Each name's entry repeats them (its directories are materialized).
+    for (const auto& link : std::vector<InodeTable::LinkName>(*names)) {
+      HG_ASSIGN_OR_RETURN(DirState * dir, loadedDirLocked(link.dir));
+      DirState::Entry* e = dir->find(link.name);
+      if (!e || e->rec.ino != ino.value()) {
+        return corrupt("a hard link's entry is missing from its directory's overlay record");
+      }
+      OverlayEntry rec = e->rec;
+      rec.mode = mode;
+      rec.uid = uid;
+      rec.gid = gid;
+      change.setEntry(*dir, link.dir, *e, link.name, rec);
+    }
+    return okStatus();
+  }
+  if (!inode->parent.valid()) return okStatus();
   HG_ASSIGN_OR_RETURN(DirState * parent, materializeDirLocked(inode->parent, change));
   inode = inodes_.get(ino);
   DirState::Entry* e = parent->find(inode->name);

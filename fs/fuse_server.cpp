@@ -490,10 +490,13 @@ struct FuseOps {
     });
   }
 
-  // Hard links are not supported (docs/ARCHITECTURE.md): one name per inode
-  // keeps every path of a change unambiguous.
-  static void link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
-    fuse_reply_err(req, fs(req).writable() ? EPERM : EROFS);
+  // A hard link (FileSystem::link; docs/ARCHITECTURE.md).
+  static void link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+    guard(req, "link", [&](bool& replied) {
+      auto st = fs(req).link(InodeNumber(ino), InodeNumber(newparent), newname);
+      replied = true;
+      replyEntry(req, st, "link");
+    });
   }
 
   static void fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,

@@ -69,7 +69,9 @@ void InodeTable::release(InodeNumber ino, FileReaper& reaper) {
     Inode& n = it->second;
     if (n.nlookup > 0 || n.children > 0) return;
     InodeNumber parent = n.parent;
-    bool unlinkedFile = !parent.valid() && n.materialized && !S_ISDIR(n.mode);
+    // A file with other names keeps its overlay file.
+    bool unlinkedFile =
+        !parent.valid() && n.materialized && !S_ISDIR(n.mode) && !links_.count(ino.value());
     if (parent.valid()) byName_.erase(ino.value());  // hashes through inodes_: before the erase
     inodes_.erase(it);
     if (auto m = materialized_.find(ino.value()); m != materialized_.end()) {
@@ -77,6 +79,9 @@ void InodeTable::release(InodeNumber ino, FileReaper& reaper) {
       materialized_.erase(m);
     }
     sources_.erase(ino.value());
+    if (auto l = links_.find(ino.value()); l != links_.end() && l->second.size() < 2) {
+      links_.erase(l);  // its one name is in its directory's record
+    }
     if (unlinkedFile && overlay_) reaper.retire(ino);
     if (!parent.valid()) return;
     auto p = inodes_.find(parent.value());
@@ -193,6 +198,91 @@ std::optional<Bytes> InodeTable::takeSource(InodeNumber ino) {
   Bytes source = std::move(it->second);
   sources_.erase(it);
   return source;
+}
+
+uint32_t InodeTable::nlink(InodeNumber ino) const {
+  if (auto it = links_.find(ino.value()); it != links_.end()) {
+    return static_cast<uint32_t>(it->second.size());
+  }
+  const Inode* n = get(ino);
+  return n && (n->parent.valid() || ino == kRootInode) ? 1 : 0;
+}
+
+const std::vector<InodeTable::LinkName>* InodeTable::linkNames(InodeNumber ino) const {
+  auto it = links_.find(ino.value());
+  return it == links_.end() ? nullptr : &it->second;
+}
+
+void InodeTable::setLinkNames(InodeNumber ino, std::vector<LinkName> names) {
+  if (names.size() < 2) {
+    links_.erase(ino.value());
+  } else {
+    links_[ino.value()] = std::move(names);
+  }
+}
+
+void InodeTable::addLinkName(InodeNumber ino, const LinkName& first, const LinkName& added) {
+  auto& names = links_[ino.value()];
+  if (names.empty() && first.dir.valid()) names.push_back(first);
+  names.push_back(added);
+  if (names.size() < 2) links_.erase(ino.value());
+}
+
+void InodeTable::settleLinks(InodeNumber ino) {
+  auto it = links_.find(ino.value());
+  if (it == links_.end() || it->second.size() >= 2) return;
+  const Inode* n = get(ino);
+  if (it->second.size() == 1 && n && !n->parent.valid()) return;  // its one name, unplaced
+  links_.erase(it);
+}
+
+bool InodeTable::placedAt(InodeNumber ino, InodeNumber dir, ByteView name) const {
+  const Inode* n = get(ino);
+  return n && n->parent.valid() && n->parent == dir && ByteView(n->name) == name;
+}
+
+void InodeTable::unname(InodeNumber ino, InodeNumber dir, ByteView name, FileReaper& reaper) {
+  auto it = links_.find(ino.value());
+  if (it != links_.end()) {
+    auto& names = it->second;
+    for (auto n = names.begin(); n != names.end(); ++n) {
+      if (n->dir == dir && ByteView(n->name) == name) {
+        names.erase(n);
+        break;
+      }
+    }
+    if (names.empty()) links_.erase(it);
+  }
+  if (placedAt(ino, dir, name)) detach(ino, reaper);  // released here if nothing holds it
+  settleLinks(ino);
+}
+
+void InodeTable::renameLinkNames(InodeNumber ino, const LinkName& from, const LinkName& to) {
+  if (auto it = links_.find(ino.value()); it != links_.end()) {
+    for (auto& n : it->second) {
+      if (n == from) {
+        n = to;
+        break;
+      }
+    }
+  }
+  settleLinks(ino);
+}
+
+void InodeTable::rename(InodeNumber ino, InodeNumber dir, ByteView name, InodeNumber toDir,
+                        ByteView toName, FileReaper& reaper) {
+  if (get(ino)) reparent(ino, toDir, toName, reaper);
+  renameLinkNames(ino, {dir, Bytes(name)}, {toDir, Bytes(toName)});
+}
+
+void InodeTable::placeIfUnplaced(InodeNumber ino, InodeNumber dir, ByteView name) {
+  Inode* n = find(ino);
+  if (!n || n->parent.valid() || !links_.count(ino.value())) return;
+  n->parent = dir;
+  n->name = Bytes(name);
+  byName_.insert(ino.value());
+  ++inodes_.at(dir.value()).children;
+  settleLinks(ino);
 }
 
 const Materialized* InodeTable::materialized(InodeNumber ino) const {

@@ -23,6 +23,7 @@
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "base/bytes.h"
 #include "base/result.h"
@@ -140,6 +141,42 @@ class InodeTable {
   // Forgets it, returning what it was.
   std::optional<Bytes> takeSource(InodeNumber ino) REQUIRES(mutex_);
 
+  // Hard links: the names of every file more than one entry names, each
+  // (directory inode, name), whether loaded or not. A loaded inode's record
+  // carries one of them, or none (the kernel has not looked the others up
+  // since its name went): such a record keeps its one name here too, so
+  // an inode with names here is never taken for unlinked.
+  struct LinkName {
+    InodeNumber dir;
+    Bytes name;
+    bool operator==(const LinkName&) const = default;
+  };
+  // How many entries name `ino`: its link names, else 1 while it has a
+  // name and 0 once unlinked.
+  uint32_t nlink(InodeNumber ino) const REQUIRES_SHARED(mutex_);
+  // Its names when it has more than one, else null.
+  const std::vector<LinkName>* linkNames(InodeNumber ino) const REQUIRES_SHARED(mutex_);
+  void setLinkNames(InodeNumber ino, std::vector<LinkName> names) REQUIRES(mutex_);
+  // A new name for `ino`, whose one name so far is `first` (when it had one).
+  void addLinkName(InodeNumber ino, const LinkName& first, const LinkName& added) REQUIRES(mutex_);
+  // The entry (dir, name) of `ino` is gone (unlink, a rename over it, a
+  // checkout): `ino`, if loaded, is unlinked when that was its last name,
+  // and otherwise loses its record's name if that was the one (a lookup
+  // through another name places it again).
+  void unname(InodeNumber ino, InodeNumber dir, ByteView name, FileReaper& reaper) REQUIRES(mutex_);
+  // The entry (dir, name) of `ino` now is (toDir, toName); its record, if
+  // loaded, takes that name.
+  void rename(InodeNumber ino, InodeNumber dir, ByteView name, InodeNumber toDir, ByteView toName,
+              FileReaper& reaper) REQUIRES(mutex_);
+  // The same for the link names alone (the record's name is left to the
+  // caller: exchange()).
+  void renameLinkNames(InodeNumber ino, const LinkName& from, const LinkName& to) REQUIRES(mutex_);
+  // A lookup found loaded `ino` through (dir, name), one of its names: an
+  // unplaced record takes it.
+  void placeIfUnplaced(InodeNumber ino, InodeNumber dir, ByteView name) REQUIRES(mutex_);
+  // Whether the record of `ino` is named (dir, name).
+  bool placedAt(InodeNumber ino, InodeNumber dir, ByteView name) const REQUIRES_SHARED(mutex_);
+
   // The extra state of a materialized inode: null when there is none yet.
   const Materialized* materialized(InodeNumber ino) const REQUIRES_SHARED(mutex_);
   // The same, made when missing. Kept for numbers that are not live too (a
@@ -180,6 +217,9 @@ class InodeTable {
     bool operator()(uint64_t ino, const ChildKey& k) const { return (*this)(k, ino); }
   };
 
+  // Forgets the link names of `ino` when it no longer needs them: fewer
+  // than two, and its record (if any) carries the one left.
+  void settleLinks(InodeNumber ino) REQUIRES(mutex_);
   // Gives a live inode, already out of byName_, the name `name` in `parent`.
   void place(InodeNumber ino, Inode& n, InodeNumber parent, ByteView name) REQUIRES(mutex_);
 
@@ -199,6 +239,8 @@ class InodeTable {
   // The revision path of unmaterialized inodes whose parent is materialized
   // (or that were unlinked); others derive it from their parent.
   std::unordered_map<uint64_t, Bytes> sources_ GUARDED_BY(mutex_);
+  // Files with more than one name, by inode (see linkNames()).
+  std::unordered_map<uint64_t, std::vector<LinkName>> links_ GUARDED_BY(mutex_);
 
   // Lock order: a leaf, taken with or without mutex_ (a reservation
   // commits to LMDB under it, once per 65536 numbers).

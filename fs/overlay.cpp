@@ -60,7 +60,7 @@ Bytes dirKey(uint64_t ino) {
 
 uint64_t keyInode(ByteView key) { return be64At(key, 0); }
 
-// The version byte that starts every format 2 value.
+// The version byte that starts every value.
 Status checkVersion(ByteView data, const std::string& what) {
   if (data.empty()) return corrupt("empty " + what);
   unsigned version = u8At(data, 0);
@@ -248,9 +248,11 @@ Status checkFormatMarker(ByteView marker, const std::string& directory) {
   return okStatus();
 }
 
-// Format 2 had the same records without the "xattrs" database: each value
-// has its version byte raised to 3, then the marker, in one transaction.
-Status upgradeFromFormat2(store::LmdbEnv& env, const std::string& directory) {
+// Formats 2 and 3 had the same records (format 2 without the "xattrs"
+// database; neither with two entries naming one inode): each value has its
+// version byte raised to this format's, then the marker, in one
+// transaction.
+Status upgradeVersionBytes(store::LmdbEnv& env, const std::string& directory, unsigned from) {
   size_t values = 0;
   HG_RETURN_IF_ERROR(env.write([&](MDB_txn* txn) -> Status {
     values = 0;
@@ -258,25 +260,35 @@ Status upgradeFromFormat2(store::LmdbEnv& env, const std::string& directory) {
     int rc = mdb_get(txn, env.dbi(kMeta), &k, &v);
     if (rc != 0) return ioError(EIO, mdb_strerror(rc), env.path());
     ByteView marker(static_cast<const char*>(v.mv_data), v.mv_size);
-    if (marker.size() != 1 || u8At(marker, 0) != 2) return checkFormatMarker(marker, directory);
-    for (Db db : {kDirs, kMeta}) {
-      HG_ASSIGN_OR_RETURN(auto records, readAll(txn, env.dbi(db), env.path()));
+    if (marker.size() != 1 || u8At(marker, 0) != from) return checkFormatMarker(marker, directory);
+    // This environment was opened without "xattrs" (format 2 has none):
+    // opened here only if it exists.
+    std::vector<std::pair<Db, MDB_dbi>> dbs = {{kDirs, env.dbi(kDirs)}, {kMeta, env.dbi(kMeta)}};
+    MDB_dbi xattrs;
+    rc = mdb_dbi_open(txn, "xattrs", 0, &xattrs);
+    if (rc == 0) {
+      dbs.emplace_back(kXattrs, xattrs);
+    } else if (rc != MDB_NOTFOUND) {
+      return ioError(EIO, mdb_strerror(rc), env.path());
+    }
+    for (auto [db, dbi] : dbs) {
+      HG_ASSIGN_OR_RETURN(auto records, readAll(txn, dbi, env.path()));
       for (auto& [key, value] : records) {
         if (ByteView(key) == kFormatKey && db == kMeta) continue;
-        if (value.empty() || u8At(value, 0) != 2) {
-          return corrupt("format 2 overlay record of version " +
+        if (value.empty() || u8At(value, 0) != from) {
+          return corrupt("format " + std::to_string(from) + " overlay record of version " +
                              std::to_string(value.empty() ? 0 : u8At(value, 0)),
                          env.path());
         }
         value[0] = static_cast<char>(kOverlayFormat);
-        HG_RETURN_IF_ERROR(store::LmdbEnv::put(txn, env.dbi(db), key, value));
+        HG_RETURN_IF_ERROR(store::LmdbEnv::put(txn, dbi, key, value));
         ++values;
       }
     }
     return store::LmdbEnv::put(txn, env.dbi(kMeta), kFormatKey,
                                Bytes(1, static_cast<char>(kOverlayFormat)));
   }));
-  log().info("overlay {}: upgraded from format 2 to format {} ({} records)", directory,
+  log().info("overlay {}: upgraded from format {} to format {} ({} records)", directory, from,
              kOverlayFormat, values);
   return okStatus();
 }
@@ -287,8 +299,8 @@ Status upgradeFromFormat2(store::LmdbEnv& env, const std::string& directory) {
 // upgraded, and a refused one is left as it was.
 Status settleFormat(store::LmdbEnv& env, const std::string& directory) {
   HG_ASSIGN_OR_RETURN(auto marker, env.get(env.dbi(kMeta), kFormatKey));
-  if (marker && marker->size() == 1 && u8At(*marker, 0) == 2) {
-    return upgradeFromFormat2(env, directory);
+  if (marker && marker->size() == 1 && (u8At(*marker, 0) == 2 || u8At(*marker, 0) == 3)) {
+    return upgradeVersionBytes(env, directory, u8At(*marker, 0));
   }
   if (marker) return checkFormatMarker(*marker, directory);
   UpgradeCounts counts;
@@ -630,6 +642,7 @@ Result<OverlayCheckReport> Overlay::check() {
   OverlayCheckReport report;
   std::unordered_set<uint64_t> reachable;
   std::unordered_set<uint64_t> files;
+  std::unordered_map<uint64_t, std::pair<uint64_t, Bytes>> firstName;  // of each file
   OverlayBatch repairs;
   std::deque<uint64_t> queue;
   if (hasDirectory(1)) queue.push_back(1);
@@ -662,7 +675,14 @@ Result<OverlayCheckReport> Overlay::check() {
         ++report.danglingEntries;
         continue;
       }
-      files.insert(entry.ino);
+      if (!files.insert(entry.ino).second) {
+        // A second name of a file (a hard link).
+        auto& names = report.links[entry.ino];
+        if (names.empty()) names.emplace_back(firstName[entry.ino]);
+        names.emplace_back(dir, name);
+        continue;
+      }
+      firstName.emplace(entry.ino, std::make_pair(dir, name));
       ++report.files;
     }
   }

@@ -21,7 +21,7 @@
 // Every transaction is one rename, create or removal: a directory is never
 // seen half-renamed.
 //
-// On-disk format 3 (kOverlayFormat). Every integer is big-endian, whatever
+// On-disk format 4 (kOverlayFormat). Every integer is big-endian, whatever
 // the host; every value starts with a version byte, equal to the format.
 //
 //   database "meta", key "format" (the format marker; written when the
@@ -55,13 +55,21 @@
 //   database "xattrs": extended attributes by inode (overlay_xattrs.cpp).
 //   A character or block device's overlay file holds its number (u64).
 //
+// Hard links: several materialized entries (never directories) may carry
+// one inode number; they share its overlay file, its attributes and its
+// extended attributes, and each entry repeats the mode and owner. The
+// link count is the number of such entries (check() counts them at
+// mount); the overlay file goes when the last of them does.
+//
 // Every length is exact: a shorter or longer value is Corrupt, a version or
 // marker above kOverlayFormat is Unsupported (a newer hgvfs wrote it, and
 // open() refuses the overlay rather than misread it).
 //
-// Format 2 was format 3 without the "xattrs" database (and without device
-// files): open() raises every version byte to 3, in one transaction. A
-// format 2 hgvfs refuses a format 3 overlay (its marker is newer).
+// Format 3 was format 4 without hard links (no two entries named one
+// inode); format 2 was format 3 without the "xattrs" database (and without
+// device files). open() raises every version byte of either to 4, in one
+// transaction. An older hgvfs refuses a format 4 overlay (its marker is
+// newer) rather than remove a file another name still holds.
 //
 // Format 1 (hgvfs up to commit 401fa2a: `git show 401fa2a:fs/overlay.cpp`)
 // had no format marker and the same databases, keys and fields, but no
@@ -69,7 +77,7 @@
 // time as two 8-byte integers (60 bytes); an entry was ino, mode, uid, gid,
 // a flag byte (21 bytes), then when not materialized the node and the
 // source as the rest of the value; "reserved" was 8 bytes. open() rewrites
-// such an overlay as format 3 in one transaction and logs it. It reads
+// such an overlay as format 4 in one transaction and logs it. It reads
 // format 1 in this host's byte order: an overlay never leaves the machine
 // that wrote it.
 //
@@ -83,6 +91,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -95,7 +104,7 @@
 
 namespace hgvfs::fs {
 
-inline constexpr uint8_t kOverlayFormat = 3;
+inline constexpr uint8_t kOverlayFormat = 4;
 inline constexpr size_t kOverlayEntryFixedSize = 1 + 1 + 8 + 4 + 4 + 4;
 inline constexpr size_t kOverlayDirHeaderSize = 1 + 4 + 4 + 4 + 3 * (8 + 8);
 inline constexpr size_t kOverlayReservedSize = 1 + 8;
@@ -174,6 +183,9 @@ struct OverlayCheckReport {
   size_t danglingEntries = 0;    // entries removed (their overlay file was gone)
   size_t orphanXattrs = 0;       // inodes whose extended attributes were removed
   uint64_t maxInode = 1;
+  // The names (directory inode, entry name) of every inode more than one
+  // entry names (hard links).
+  std::unordered_map<uint64_t, std::vector<std::pair<uint64_t, Bytes>>> links;
 };
 
 class Overlay {

@@ -414,6 +414,33 @@ class Harness:
         self.check_trees('commit')
         self.check_debugdirstate(2)
 
+        # Hard links: each name is a file to hg, as in a normal checkout; a
+        # write through one name changes the other.
+        def hard_links(r):
+            os.link(j(r, 'README'), j(r, 'README.hard'))
+            os.makedirs(j(r, 'linked'), exist_ok=True)
+            os.link(j(r, 'src/core/f1.c'), j(r, 'linked/f1.c'))
+            with open(j(r, 'linked/f1.c'), 'ab') as f:
+                f.write(b'int through_a_link;\n')
+            if os.stat(j(r, 'src/core/f1.c')).st_nlink != 2:
+                raise RuntimeError('src/core/f1.c has no link count of 2 in ' + r)
+        self.each(hard_links)
+        self.hg('status')
+        self.hg('diff', '--git', 'src/core/f1.c')
+        self.hg('add', 'README.hard', 'linked/f1.c')
+        self.hg('commit', '-d', '0 0', '-m', 'c3')
+        self.hg('log', '-r', '.', '-T', '{node} {files}\n')
+        self.status()
+        self.check_trees('hard links')
+        # An update away and back rewrites and removes linked names.
+        self.hg('update', '-r', '.^')
+        self.status()
+        self.check_trees('hard links, update away')
+        self.hg('update', 'tip')
+        self.status()
+        self.check_trees('hard links, update back')
+        self.check_debugdirstate(2)
+
         # revert: a FILE, then --all (changes, an add, a remove, a rename).
         def more_edits(r):
             write(j(r, 'README'), b'changed\n')

@@ -16,7 +16,9 @@
 # up to date, rebuild after touch), touch, chmod, ln -s, mkdir -p, rm -rf,
 # find -newer, mv of directories, make clean; then extended attributes
 # (setfattr, cp --preserve=xattr, rsync -aX, tar --xattrs; compared as
-# getfattr prints them) and device nodes and FIFOs (mknod, mkfifo).
+# getfattr prints them), device nodes and FIFOs (mknod, mkfifo), and hard
+# links (ln, cp -al, rsync -aH, tar, a make rule that links its output;
+# link counts compared as stat prints them).
 #
 # Environment:
 #   HGVFS_TOOLS_NO_MOUNT=1      A is a second `hg clone` instead of the mount
@@ -390,6 +392,30 @@ s_mknod() {
     rm dev-null2 pipe  # (diff -r cannot compare them)
 }
 
+# Hard links: counts as stat prints them; a write through one name is
+# read through the other.
+links_of() { find "$@" -path ./.hg -prune -o ! -type d -printf '%p %n\n' | sort; }
+s_ln() {
+  ln README.txt readme-hard && ln src/main.c main-hard.c && mkdir -p hl && ln readme-hard hl/third &&
+    printf 'through a link\n' >>hl/third && tail -n 1 README.txt && links_of README.txt readme-hard hl &&
+    { ln src hl/dir-link; echo "a directory: $?"; } && { ln README.txt hl/third; echo "exists: $?"; } &&
+    rm readme-hard && links_of README.txt hl && mv hl/third hl/moved && links_of README.txt hl
+}
+s_cp_al() { cp -al src src-linked && links_of src src-linked && rm src-linked/util.c && links_of src/util.c; }
+s_rsync_h() {
+  rsync -aH --exclude=/.hg ./ "$WORK/rsync-h-$1/" && (cd "$WORK/rsync-h-$1" && links_of README.txt hl src src-linked) &&
+    rsync -aH "$WORK/rsync-h-$1/src-linked/" src-again/ && links_of src-again
+}
+s_tar_links() {
+  tar -cf "$WORK/h-$1.tar" README.txt hl src src-linked && mkdir tarh && tar -xf "$WORK/h-$1.tar" -C tarh &&
+    (cd tarh && links_of .)
+}
+s_make_links() {
+  printf 'hello-linked: hello\n\tln -f hello hello-linked\n' >links.mk &&
+    make && make -f links.mk && ./hello-linked && links_of hello hello-linked &&
+    sleep 0.1 && touch src/util.h && make && make -f links.mk && links_of hello hello-linked
+}
+
 # ---------------------------------------------------------------------------
 
 make_repo >"$WORK/setup.log" 2>&1 || {
@@ -446,6 +472,12 @@ step rsync-aX s_rsync_x
 compare_trees "rsync-aX (copies made out of A and B)" "$WORK/rsync-x-A" "$WORK/rsync-x-B"
 step tar-xattrs s_tar_xattrs
 step mknod s_mknod
+step ln s_ln
+step cp-al s_cp_al
+step rsync-aH s_rsync_h
+compare_trees "rsync-aH (copies made out of A and B)" "$WORK/rsync-h-A" "$WORK/rsync-h-B"
+step tar-links s_tar_links
+step make-links s_make_links
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

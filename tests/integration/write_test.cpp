@@ -530,6 +530,67 @@ TEST_F(WriteTest, KilledDaemonKeepsXattrsAndDeviceNodes) {
   unmount(mnt);
 }
 
+// Hard links are in the overlay once link() returned: a SIGKILLed daemon
+// keeps every name, the count and the shared content; one name removed
+// before a kill leaves the others their file.
+TEST_F(WriteTest, KilledDaemonKeepsHardLinks) {
+  std::string repo = fixture("basic");
+  std::string mnt = path("mnt");
+  auto kill = [&] {
+    auto pid = daemonPidFor(mnt);
+    ASSERT_TRUE(pid);
+    ::kill(*pid, SIGKILL);
+    ASSERT_TRUE(waitUntil([&] { return !hgvfsProcessAlive(*pid); }, 10s));
+    CommandResult again = hgvfs({"mount", repo, mnt});
+    ASSERT_EQ(again.exitCode, 0) << describe(again);
+  };
+  auto nlinkOf = [](const std::string& p) -> long {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0 ? static_cast<long>(st.st_nlink) : -errno;
+  };
+  auto inoOf = [](const std::string& p) -> ino_t {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0 ? st.st_ino : 0;
+  };
+  mount(repo, mnt);
+  std::string tracked = mnt + "/README";  // from the revision: not materialized yet
+  auto before = readWhole(tracked);
+  ASSERT_TRUE(before);
+  ASSERT_EQ(::mkdir((mnt + "/d").c_str(), 0755), 0);
+  ASSERT_EQ(::link(tracked.c_str(), (mnt + "/d/readme").c_str()), 0) << errno;
+  ASSERT_EQ(::link(tracked.c_str(), (mnt + "/third").c_str()), 0) << errno;
+  writeFile(mnt + "/new", "new file");
+  ASSERT_EQ(::link((mnt + "/new").c_str(), (mnt + "/d/new-link").c_str()), 0) << errno;
+  kill();
+
+  EXPECT_EQ(nlinkOf(tracked), 3);
+  EXPECT_EQ(nlinkOf(mnt + "/d/readme"), 3);
+  EXPECT_EQ(inoOf(mnt + "/third"), inoOf(tracked));
+  EXPECT_EQ(readWhole(mnt + "/d/readme"), before);
+  EXPECT_EQ(nlinkOf(mnt + "/d/new-link"), 2);
+  EXPECT_EQ(readWhole(mnt + "/d/new-link"), std::optional<std::string>("new file"));
+
+  // A write through one name, one name removed, another renamed; killed
+  // again.
+  {
+    int fd = ::open((mnt + "/third").c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0) << errno;
+    ASSERT_EQ(::write(fd, "more\n", 5), 5);
+    ASSERT_EQ(::close(fd), 0);
+  }
+  ASSERT_EQ(::unlink(tracked.c_str()), 0);
+  ASSERT_EQ(::rename((mnt + "/d/readme").c_str(), (mnt + "/renamed").c_str()), 0);
+  ASSERT_EQ(::unlink((mnt + "/new").c_str()), 0);
+  kill();
+  EXPECT_EQ(nlinkOf(tracked), -ENOENT);
+  EXPECT_EQ(nlinkOf(mnt + "/renamed"), 2);
+  EXPECT_EQ(readWhole(mnt + "/renamed"), *before + "more\n");
+  EXPECT_EQ(readWhole(mnt + "/third"), *before + "more\n");
+  EXPECT_EQ(nlinkOf(mnt + "/d/new-link"), 1);
+  EXPECT_EQ(readWhole(mnt + "/d/new-link"), std::optional<std::string>("new file"));
+  unmount(mnt);
+}
+
 TEST_F(WriteTest, FullOverlayDiskGivesENOSPCAndKeepsEarlierData) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
   std::string repo = fixture("basic");

@@ -251,6 +251,25 @@ void timesScenario(Scenario& s, const Options&) {
          wantOk(kMC));
   s.step(timesAfter("rmdir in dir", "d", [](Side& x) { return ::rmdir(x.p("d/sub").c_str()); }),
          wantOk(kMC));
+  // A hard link changes the file's ctime and its new directory's times;
+  // removing one of two names changes the other's ctime.
+  s.step(opWriteFile("d/sl-target", "l"));
+  s.step(timesAfter(
+             "link: the file", "d/sl-target",
+             [](Side& x) { return ::link(x.p("d/sl-target").c_str(), x.p("d2/hard").c_str()); }),
+         wantOk(kC));
+  s.step(
+      timesAfter("link: its new directory", "d2",
+                 [](Side& x) { return ::link(x.p("d2/hard").c_str(), x.p("d2/hard2").c_str()); }),
+      wantOk(kMC));
+  s.step(timesAfter("unlink one name: another name", "d2/hard",
+                    [](Side& x) { return ::unlink(x.p("d2/hard2").c_str()); }),
+         wantOk(kC));
+  s.step(timesAfter("rename a linked name: the file", "d2/hard",
+                    [](Side& x) {
+                      return ::rename(x.p("d/sl-target").c_str(), x.p("d/renamed").c_str());
+                    }),
+         wantOk(kC));
   // A symlink's own times.
   s.step(opUtimens("d/sl", {1000000000, 7}, {1000000001, 8}, AT_SYMLINK_NOFOLLOW), wantOk());
   s.step(opTimes("d/sl"), wantOk("atime=1000000000.000000007 mtime=1000000001.000000008"));

@@ -48,7 +48,8 @@ TEST(ProcessTest, RunsInTheGivenDirectory) {
 
 TEST(ProcessTest, ExtraEnvironmentReplacesAVariable) {
   setenv("HGVFS_PROCESS_TEST", "outer", 1);
-  auto r = runProcess({"sh", "-c", "env | grep '^HGVFS_PROCESS_TEST='"}, {"HGVFS_PROCESS_TEST=inner"});
+  auto r =
+      runProcess({"sh", "-c", "env | grep '^HGVFS_PROCESS_TEST='"}, {"HGVFS_PROCESS_TEST=inner"});
   unsetenv("HGVFS_PROCESS_TEST");
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->out, "HGVFS_PROCESS_TEST=inner\n") << "set once, to the extra value";

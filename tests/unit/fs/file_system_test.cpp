@@ -1341,6 +1341,111 @@ TEST_F(FileSystemTest, AnUnlinkedFileStaysUsableUntilForgotten) {
   EXPECT_EQ(diffOf(*fs_, rev0_), "R README\nR docs/guide.txt\nR src/main.c\n");
 }
 
+// Hard links: every name shares one inode and one overlay file, through
+// each state a name can be in (loaded, forgotten, the record's own name
+// removed while another is not loaded), a remount, a chmod through any
+// name, a dematerialization (which must leave it) and a rename over a name.
+TEST_F(FileSystemTest, HardLinksShareOneInodeThroughEveryStateOfTheirNames) {
+  InodeNumber readme = inodeOf(*fs_, "README");
+  InodeNumber docs = inodeOf(*fs_, "docs");
+  ASSERT_TRUE(readme.valid() && docs.valid());
+  // An unmaterialized file materializes first.
+  auto linked = fs_->link(readme, docs, "readme-link");
+  ASSERT_TRUE(linked.ok()) << linked.error().message();
+  EXPECT_EQ(linked->st_ino, readme.value());
+  EXPECT_EQ(linked->st_nlink, 2u);
+  EXPECT_TRUE(hasOverlayFile(readme));
+  EXPECT_EQ(inodeOf(*fs_, "docs/readme-link"), readme);
+  writeAt(*fs_, readme, "linked ", 0);
+  EXPECT_EQ(diffOf(*fs_, rev0_), "M README\nA docs/readme-link\n");
+  Bytes content = readAll(*fs_, readme);
+
+  // Refusals.
+  EXPECT_EQ(errnoOf(fs_->link(docs, kRootInode, "docs2")), EPERM);
+  EXPECT_EQ(errnoOf(fs_->link(readme, kRootInode, "README")), EEXIST);
+
+  // The kernel forgets the inode; then the name its record had goes.
+  fs_->forget(readme, 3);  // inodeOf twice, and the link
+  EXPECT_EQ(errnoOf(fs_->getattr(readme)), ENOENT) << "released";
+  ASSERT_TRUE(fs_->unlink(kRootInode, "README").ok());
+  EXPECT_TRUE(hasOverlayFile(readme)) << "its other name still holds it";
+  auto st = lookupPath(*fs_, "docs/readme-link");
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  EXPECT_EQ(st->st_nlink, 1u);
+  EXPECT_EQ(readAll(*fs_, readme), content);
+
+  // Loaded through one name, which then goes while the other is not loaded.
+  ASSERT_TRUE(fs_->link(readme, kRootInode, "again").ok());
+  ASSERT_TRUE(fs_->unlink(docs, "readme-link").ok());
+  st = fs_->getattr(readme);
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  EXPECT_EQ(st->st_nlink, 1u) << "named, though not by the record";
+  AttrChange mode;
+  mode.mode = 0700;
+  ASSERT_TRUE(fs_->setattr(readme, mode).ok());
+  st = lookupPath(*fs_, "again");
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  EXPECT_EQ(st->st_ino, readme.value());
+  EXPECT_EQ(st->st_mode, static_cast<mode_t>(S_IFREG | 0700));
+  EXPECT_TRUE(hasOverlayFile(readme));
+
+  // Three names over a remount; a chmod through one shows on the others.
+  ASSERT_TRUE(fs_->link(readme, docs, "l2").ok());
+  ASSERT_TRUE(fs_->link(readme, kRootInode, "README").ok());
+  unmount();
+  ASSERT_NO_FATAL_FAILURE(mount());
+  for (const char* path : {"again", "docs/l2", "README"}) {
+    auto seen = lookupPath(*fs_, path);
+    ASSERT_TRUE(seen.ok()) << path << ": " << seen.error().message();
+    EXPECT_EQ(seen->st_ino, readme.value()) << path;
+    EXPECT_EQ(seen->st_nlink, 3u) << path;
+    EXPECT_EQ(seen->st_mode, static_cast<mode_t>(S_IFREG | 0700)) << path;
+  }
+  EXPECT_EQ(readAll(*fs_, readme), content);
+  mode.mode = 0644;
+  ASSERT_TRUE(fs_->setattr(readme, mode).ok());
+  unmount();
+  ASSERT_NO_FATAL_FAILURE(mount());
+  ASSERT_TRUE(lookupPath(*fs_, "README").ok());  // the record's name: the one compared below
+  st = lookupPath(*fs_, "docs/l2");
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  EXPECT_EQ(st->st_mode, static_cast<mode_t>(S_IFREG | 0644)) << "every name's entry changed";
+
+  // Equal to the revision's README again: still one file of three names.
+  rewrite(*fs_, readme, revFile("README"));
+  EXPECT_EQ(diffOf(*fs_, rev0_), "A again\nA docs/l2\n");
+  auto demoted = fs_->dematerializeUnchanged(rev0_);
+  ASSERT_TRUE(demoted.ok()) << demoted.error().message();
+  EXPECT_EQ(*demoted, 0u);
+  EXPECT_TRUE(hasOverlayFile(readme));
+  EXPECT_EQ(diffOf(*fs_, rev0_), "A again\nA docs/l2\n");
+  EXPECT_EQ(lookupPath(*fs_, "again")->st_nlink, 3u);
+
+  // Renames: of one name, then another file over one.
+  ASSERT_TRUE(fs_->rename(kRootInode, "again", docs, "moved", 0).ok());
+  st = lookupPath(*fs_, "docs/moved");
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  EXPECT_EQ(st->st_nlink, 3u);
+  auto other = fs_->create(kRootInode, "other", 0644, kCaller);
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(fs_->rename(kRootInode, "other", docs, "l2", 0).ok());
+  EXPECT_EQ(fs_->getattr(readme)->st_nlink, 2u);
+  ASSERT_TRUE(fs_->unlink(docs, "moved").ok());
+  EXPECT_EQ(fs_->getattr(readme)->st_nlink, 1u);
+  EXPECT_EQ(readAll(*fs_, readme), revFile("README"));
+  unmount();
+  ASSERT_NO_FATAL_FAILURE(mount());
+  st = lookupPath(*fs_, "README");
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  EXPECT_EQ(st->st_nlink, 1u);
+  EXPECT_EQ(lookupPath(*fs_, "docs/l2")->st_ino, other->st_ino);
+  // Its last name gone, the file goes with it.
+  InodeNumber ino(st->st_ino);
+  ASSERT_TRUE(fs_->unlink(kRootInode, "README").ok());
+  fs_->forget(ino, 1);
+  EXPECT_FALSE(hasOverlayFile(ino));
+}
+
 TEST_F(FileSystemTest, AnUnlinkedFileHeldAtUnmountIsRemovedAtTheNextStart) {
   InodeNumber readme = inodeOf(*fs_, "README");
   ASSERT_TRUE(readme.valid());

@@ -1,4 +1,4 @@
-// Overlay (fs/overlay.h): format 3 records keep every field, byte for byte
+// Overlay (fs/overlay.h): format 4 records keep every field, byte for byte
 // in the documented layout; an overlay written in format 1 (by hgvfs up to
 // 401fa2a) is upgraded once at open and reads back as it was written; one
 // of a newer format is refused and left alone; bad bytes are Corrupt, never
@@ -33,7 +33,7 @@ namespace {
 
 using test::TempDir;
 
-enum RawDb : size_t { kDirs = 0, kMeta = 1 };
+enum RawDb : size_t { kDirs = 0, kMeta = 1, kXattrs = 2 };
 
 hg::Node nodeFrom(uint8_t seed) {
   uint8_t raw[hg::Node::kSize];
@@ -175,10 +175,13 @@ Bytes valueOf(const Records& records, size_t db, const Bytes& key) {
 // The overlay's LMDB environment, opened as the overlay opens it.
 class RawEnv {
  public:
-  explicit RawEnv(const std::string& overlayDir) {
+  // `xattrs`: with the database format 3 added.
+  explicit RawEnv(const std::string& overlayDir, bool xattrs = false) : xattrs_(xattrs) {
     store::LmdbEnv::Options options;
     options.initialMapSize = size_t{64} << 20;
-    auto env = store::LmdbEnv::open(overlayDir + "/meta", {"dirs", "meta"}, options);
+    std::vector<std::string> dbs = {"dirs", "meta"};
+    if (xattrs) dbs.push_back("xattrs");
+    auto env = store::LmdbEnv::open(overlayDir + "/meta", dbs, options);
     EXPECT_TRUE(env.ok()) << env.error().message();
     if (env.ok()) env_ = std::move(env).value();
   }
@@ -189,10 +192,12 @@ class RawEnv {
     ASSERT_TRUE(s.ok()) << s.error().message();
   }
 
-  // Every record of both databases.
+  // Every record of its databases.
   Records dump() {
     Records all;
-    for (size_t db : {kDirs, kMeta}) {
+    std::vector<size_t> dbs = {kDirs, kMeta};
+    if (xattrs_) dbs.push_back(kXattrs);
+    for (size_t db : dbs) {
       Status s = env_->scan(env_->dbi(db), {}, [&](ByteView k, ByteView v) {
         all[{db, Bytes(k)}] = Bytes(v);
         return true;
@@ -203,6 +208,7 @@ class RawEnv {
   }
 
  private:
+  bool xattrs_;
   std::unique_ptr<store::LmdbEnv> env_;
 };
 
@@ -252,7 +258,7 @@ Bytes fileBytes(const std::string& path) {
 const std::vector<Bytes> kOddNames = {"plain.txt", "caf\xe9", "\x80start",
                                       "\xc0\xaf",  "\xff",    Bytes("a\x01\x7f b", 6)};
 
-// ---- format 3 records ------------------------------------------------------
+// ---- format 4 records ------------------------------------------------------
 
 TEST(OverlayRecordTest, EntryRoundTripsEveryField) {
   std::vector<OverlayEntry> entries = {
@@ -508,7 +514,7 @@ TEST(OverlayTest, Format1IsUpgradedOnceAndReadsBackIdentically) {
     }
     EXPECT_EQ(valueOf(records, kDirs, dirKey(1) + "src"), fixture.root.entries.at("src").encode());
   }
-  // The second open finds format 3: nothing to upgrade, the same content.
+  // The second open finds format 4: nothing to upgrade, the same content.
   LogCapture log;
   auto overlay = openOverlay(dir);
   ASSERT_TRUE(overlay);
@@ -672,7 +678,48 @@ int errOf(const Status& s) { return s.ok() ? 0 : s.error().err; }
 
 // ---- format 2, upgraded ----------------------------------------------------
 
-TEST(OverlayTest, Format2IsUpgradedToFormat3InPlace) {
+// Format 3 (no two entries naming one inode) has the same records.
+TEST(OverlayTest, Format3IsUpgradedToFormat4InPlaceWithItsXattrs) {
+  TempDir tmp;
+  std::string dir = tmp.path() + "/overlay";
+  OverlayDir root;
+  root.header = header(7, 1690000000);
+  root.entries["a"] = revisionEntry(2, S_IFREG | 0644, 1, "a");
+  root.entries["b"] = materializedEntry(3, S_IFREG | 0600);
+  auto asFormat3 = [](Bytes value) {
+    value[0] = 3;
+    return value;
+  };
+  {
+    RawEnv env(dir, /*xattrs=*/true);
+    env.put(kMeta, "format", bytesOf({3}));
+    env.put(kMeta, "reserved", bytesOf({3, 0, 0, 0, 0, 0, 1, 0, 0}));
+    env.put(kDirs, dirKey(1), asFormat3(root.header.encode()));
+    for (const auto& [name, e] : root.entries)
+      env.put(kDirs, dirKey(1) + name, asFormat3(e.encode()));
+    env.put(kXattrs, dirKey(3) + "user.k", bytesOf({3, 'v'}));
+  }
+  {
+    LogCapture log;
+    auto overlay = openOverlay(dir);
+    ASSERT_TRUE(overlay);
+    EXPECT_EQ(log.linesWith("upgraded from format 3").size(), 1u);
+    auto got = load(*overlay, 1);
+    ASSERT_TRUE(got);
+    expectSame(root, *got);
+    auto x = overlay->getXattr(3, "user.k");
+    ASSERT_TRUE(x.ok()) << x.error().message();
+    EXPECT_EQ(x->value_or("<none>"), "v");
+  }
+  auto records = RawEnv(dir, true).dump();
+  EXPECT_EQ(valueOf(records, kMeta, "format"), bytesOf({kOverlayFormat}));
+  EXPECT_EQ(records.size(), 6u);
+  for (const auto& [key, value] : records) {
+    EXPECT_EQ(static_cast<uint8_t>(value.at(0)), kOverlayFormat) << printable(key.second);
+  }
+}
+
+TEST(OverlayTest, Format2IsUpgradedToFormat4InPlace) {
   TempDir tmp;
   std::string dir = tmp.path() + "/overlay";
   OverlayDir root;
