@@ -375,8 +375,10 @@ struct FuseOps {
   // Every write request was copied into the overlay file before it was
   // answered, and on close the kernel sends the file's dirty pages (and, with
   // the writeback cache, its mtime) and waits for the answers before it
-  // sends FLUSH: there is nothing left to do here.
-  static void flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+  // would send FLUSH: there is nothing left to do here. ENOSYS tells the
+  // kernel so once (it stops sending FLUSH, and still writes dirty pages
+  // back on close), which saves a round trip on every close.
+  static void flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, ENOSYS); }
   static void release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
   static void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {

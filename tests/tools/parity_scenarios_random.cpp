@@ -46,7 +46,7 @@ const std::vector<mode_t> kRandomModes = {0600, 0644, 0640, 0755, 0700, 0711, 06
 Op randomOp(Rng& r, int stepNo) {
   const std::string p = kRandomRoot + r.pick(kRandomPaths);
   const std::string q = kRandomRoot + r.pick(kRandomPaths);
-  switch (r.below(16)) {
+  switch (r.below(17)) {
     case 0:
     case 1: {
       int flags =
@@ -111,6 +111,8 @@ Op randomOp(Rng& r, int stepNo) {
     }
     case 14:
       return r.below(2) ? opReadFile(p) : opList(p);
+    case 15:
+      return opLink(p, q);
     default:
       return opLstat(p);
   }
