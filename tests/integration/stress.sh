@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stress on a real mount: stress-ng's filesystem stressors (several workers
-# each, at once) and a fio random read/write job that verifies every block
+# each, at once; hard links among them) and a fio random read/write job that verifies every block
 # it wrote; hg update back and forth under readers; then the mount must
 # still answer, its overlay survive a remount,
 # and the daemon's log hold no error. With a TSan build of hgvfs (see
@@ -47,7 +47,7 @@ status=0
 mkdir -p "$mnt/stress" "$mnt/fio"
 # Two workers of each stressor, all at once, inside the mount.
 (cd "$mnt/stress" && stress-ng --temp-path "$mnt/stress" --timeout "${SECONDS_EACH}s" \
-  --dir 2 --dentry 2 --rename 2 --filename 2 --fstat 2 --chmod 2 --open 2 --hdd 2 \
+  --dir 2 --dentry 2 --rename 2 --link 2 --filename 2 --fstat 2 --chmod 2 --open 2 --hdd 2 \
   --hdd-bytes 4M --lockf 2 --flock 2 --mmap 2 --mmap-bytes 4M --seek 2 --fallocate 2 \
   --fallocate-bytes 4M --utime 2 --readahead 2 --dirdeep 1 --dirmany 1 --chdir 2 \
   --metrics-brief --verify) || { echo "stress.sh: stress-ng failed" >&2; status=1; }
