@@ -45,7 +45,9 @@ Config (set by the mount in .hg/hgrc)::
 # reads the dirstate's copymap (copies._dirstatecopies). addremove and
 # revert's file listing use dirstate.walk, which stays Mercurial's own.
 
+import heapq
 import json
+import mmap
 import os
 import socket
 import stat
@@ -54,7 +56,7 @@ import time
 import weakref
 
 from mercurial.i18n import _
-from mercurial.node import bin, hex, nullid
+from mercurial.node import bin, hex, nullid, nullrev
 from mercurial import (
     dirstatemap as dirstatemapmod,
     encoding,
@@ -62,12 +64,14 @@ from mercurial import (
     extensions,
     localrepo,
     manifest as manifestmod,
+    mdiff,
     merge as mergemod,
     mergestate as mergestatemod,
     pathutil,
     policy,
     registrar,
     requirements as requirementsmod,
+    revlog as revlogmod,
     scmutil,
     util,
 )
@@ -465,6 +469,9 @@ class _revisionfiles:
         paths = list(paths)
         if node == nullid or not paths:
             return dict.fromkeys(paths)
+        local = self._madehere(node, paths)
+        if local is not None:
+            return local
         m = self._manifests.get(node)
         asked = self._asked.get(node, 0) + 1
         self._asked[node] = asked
@@ -497,6 +504,38 @@ class _revisionfiles:
             _warn_once(self._ui, 'malformed reply (kinds)')
         m = self.manifest(node)
         return {p: (m.flags(p) if p in m else None) for p in paths}
+
+    def _madehere(self, node, paths):
+        """kinds() of a commit whose manifest this process wrote (still
+        inside its transaction, where the daemon cannot see it): the paths
+        the manifest changed from what the recorded parent's manifest
+        has, the others asked of the commit's first parent; None when
+        `node` is not such a commit."""
+        repo = self._repo()
+        if repo is None:
+            return None
+        repo = repo.unfiltered()
+        mlog, cached = localrepo.isfilecached(repo, b'manifestlog')
+        if not cached:
+            return None  # nothing written through it
+        made = getattr(mlog.getstorage(b'').fulltextcache, 'made', None)
+        if not made:
+            return None
+        cl = repo.changelog
+        if cl.index.get_rev(node) is None:
+            return None
+        record = made.get(cl.read(node)[0])
+        if record is None:
+            return None
+        mp1, changes = record
+        p1 = cl.parents(node)[0]
+        if (cl.read(p1)[0] if p1 != nullid else nullid) != mp1:
+            return None
+        kinds = {p: changes[p] for p in paths if p in changes}
+        rest = [p for p in paths if p not in changes]
+        if rest:
+            kinds.update(self.kinds(p1, rest))
+        return kinds
 
     def hasfilesunder(self, node, d, excluded):
         """Whether revision `node` has a file below directory `d` that is
@@ -545,11 +584,12 @@ class _revisionfiles:
             if parents == [old]:
                 files = ctx.files()
                 before = self.kinds(old, files)
-                mnew = ctx.manifest()
+                after = self.kinds(new, files)
                 return (
                     [f for f in files if before[f] is not None
-                     and f not in mnew],
-                    [f for f in files if before[f] is None and f in mnew],
+                     and after[f] is None],
+                    [f for f in files if before[f] is None
+                     and after[f] is not None],
                 )
         reply = self._ask(
             [old, new],
@@ -1338,6 +1378,285 @@ def _recordupdates(orig, repo, actions, branchmerge, getfiledata):
     return orig(repo, actions, branchmerge, getfiledata)
 
 
+# hg's manifest fulltext cache, in a mount (flat manifests only).
+#
+# Stock hg keeps the fulltexts of the last 4 manifests it used in
+# .hg/wcache/manifestfulltextcache and rewrites the whole file whenever a
+# command that took the lock used another one: at a million files that is
+# 300 MB read by every command that reads a manifest and 300 MB written by
+# every commit. A commit needs its first parent's fulltext to write the
+# new manifest as a delta (manifestrevlog.add, "fastdelta").
+#
+# The mount keeps one fulltext instead, .hg/wcache/hgvfs-manifest, and
+# makes the fulltext of any manifest whose delta chain in the revlog
+# passes through it from that file and the few stored deltas after it
+# (what the revlog itself does from its chain base, minus decompressing
+# the base). A commit adds one delta to that chain, so the file is
+# rewritten only when the working copy's manifest is not reachable from
+# it in a few deltas (the first commit of a mount, after an update to an
+# unrelated revision, every _CHAIN_MAX commits).
+#
+# The file: magic, node (20 bytes), text length (8 bytes, big-endian),
+# text. A text made from it must have the length the revlog's index
+# records, or it is not used. Like stock hg's cache file, its content is
+# trusted: it is written (atomically) only from a text this process
+# hashed into its node or read from the revlog.
+_BASE_FILE = b'hgvfs-manifest'
+_BASE_MAGIC = b'HGVFSMF1'
+_BASE_HEADER = struct.Struct(b'>8s20sQ')
+_CHAIN_MAX = 64
+
+
+class _mountmanifestcache(manifestmod.manifestfulltextcache):
+    def __init__(self, max, store):
+        super().__init__(max)
+        self._store = weakref.ref(store)
+        self._base = None  # (node, text) once read; False: none usable
+        self._newest = None  # the last text set, persisted by write()
+        # Manifests written by this process: node -> (p1's node,
+        # {path: flags, or None when the manifest dropped the path}).
+        self.made = {}
+
+    def read(self):
+        # The stock file is not read in a mount.
+        self._read = True
+
+    def _loadbase(self):
+        """(node, text as a buffer) of the file, or False. The text is
+        mapped, not read: what is made from it is a copy anyway (the
+        file is only ever replaced by a rename, never written in place)."""
+        if self._base is None:
+            self._base = False
+            if self._opener is None:
+                return False
+            try:
+                with self._opener(_BASE_FILE) as fp:
+                    head = fp.read(_BASE_HEADER.size)
+                    if len(head) != _BASE_HEADER.size:
+                        return False
+                    magic, node, size = _BASE_HEADER.unpack(head)
+                    end = _BASE_HEADER.size + size
+                    if (
+                        magic != _BASE_MAGIC
+                        or os.fstat(fp.fileno()).st_size != end
+                    ):
+                        return False
+                    if size == 0:
+                        self._base = (node, b'')
+                    else:
+                        mapped = mmap.mmap(
+                            fp.fileno(), 0, access=mmap.ACCESS_READ
+                        )
+                        self._base = (
+                            node,
+                            memoryview(mapped)[_BASE_HEADER.size:end],
+                        )
+            except (IOError, ValueError):
+                pass
+        return self._base
+
+    def _chain(self, node):
+        """The revisions whose deltas lead from the base file's text to
+        `node`'s, or None."""
+        base = self._loadbase()
+        store = self._store()
+        if not base or store is None:
+            return None
+        rl = store._revlog
+        rev = rl.index.get_rev(node)
+        baserev = rl.index.get_rev(base[0])
+        if rev is None or baserev is None or rev < baserev:
+            return None
+        if rev == baserev:
+            return []
+        chain, stopped = rl._deltachain(rev, stoprev=baserev)
+        if not stopped or len(chain) > _CHAIN_MAX:
+            return None
+        if any(rl.flags(r) for r in chain):
+            return None
+        return chain
+
+    def _make(self, node):
+        chain = self._chain(node)
+        if chain is None:
+            return None
+        text = self._base[1]
+        if not chain:
+            return bytes(text)
+        rl = self._store()._revlog
+        text = mdiff.patches(text, rl._chunks(chain))
+        expected = rl.index[chain[-1]][2]
+        if 0 <= expected and len(text) != expected:
+            return None
+        return text
+
+    def __contains__(self, k):
+        return (
+            util.lrucachedict.__contains__(self, k)
+            or self._chain(k) is not None
+        )
+
+    def __getitem__(self, k):
+        if util.lrucachedict.__contains__(self, k):
+            return super().__getitem__(k)
+        text = self._make(k)
+        if text is None:
+            raise KeyError(k)
+        util.lrucachedict.__setitem__(self, k, text)
+        return text
+
+    def get(self, k, default=None):
+        try:
+            return self[k]
+        except KeyError:
+            return default
+
+    def __setitem__(self, k, v):
+        super().__setitem__(k, v)
+        self._newest = k
+
+    def write(self):
+        newest, self._newest = self._newest, None
+        if newest is None or self._opener is None:
+            return
+        if self._chain(newest) is not None:
+            return  # the file still leads to it
+        entry = self._cache.get(newest)
+        if entry is None:
+            return
+        text = entry.value
+        try:
+            with self._opener(
+                _BASE_FILE, b'w', atomictemp=True, checkambig=True
+            ) as fp:
+                fp.write(_BASE_HEADER.pack(_BASE_MAGIC, newest, len(text)))
+                fp.write(text)
+        except IOError:
+            return  # a cache: the next command rebuilds it
+        self._base = None  # mapped again when next needed
+        # Stock hg's file, from before the mount had this cache (or from a
+        # Mercurial without the extension): never read here, 300 MB at a
+        # million files.
+        self._opener.tryunlink(manifestmod.manifestfulltextcache._file)
+
+    def clear(self, clear_persisted_data=False):
+        super().clear(clear_persisted_data=False)
+        self._base = None
+        self._newest = None
+        if clear_persisted_data and self._opener is not None:
+            self._opener.tryunlink(_BASE_FILE)
+
+
+def _manifestread(orig, self):
+    """manifestctx.read of a manifest the mount's cache has: parsed from
+    the cache's text itself (stock copies it into a bytestr first, 76 MB
+    at a million files, for the same bytes)."""
+    if self._data is None:
+        store = self._storage()
+        cache = store.fulltextcache
+        if (
+            isinstance(cache, _mountmanifestcache)
+            and self._node != nullid
+            and self._node in cache
+        ):
+            text = cache[self._node]
+            if type(text) is not bytes:
+                text = bytes(text)
+            nodelen = self._manifestlog.nodeconstants.nodelen
+            self._data = manifestmod.manifestdict(nodelen, text)
+    return orig(self)
+
+
+def _addlistdelta(orig, addlist, x):
+    """manifest._addlistdelta (the new text and the revlog delta of a
+    fastdelta): the same bytes, the new text made in one copy (stock grows
+    a bytearray slice by slice, 76 MB at a million files); as bytes, which
+    every reader of the text takes as it takes stock's bytearray."""
+    source = memoryview(addlist)
+    parts = []
+    current = 0
+    for start, end, content in x:
+        parts.append(source[current:start])
+        parts.append(content)
+        current = end
+    parts.append(source[current:])
+    deltatext = b''.join(
+        struct.pack(b'>lll', start, end, len(content)) + content
+        for start, end, content in x
+    )
+    return deltatext, b''.join(parts)
+
+
+def _setupmanifestcachehooks(orig, self, repo):
+    if (
+        getattr(repo, '_hgvfsenabled', False)
+        and not self._treeondisk
+        and not self.tree
+        and not isinstance(self._fulltextcache, _mountmanifestcache)
+    ):
+        old = self._fulltextcache
+        self._fulltextcache = _mountmanifestcache(old.capacity, self)
+    return orig(self, repo)
+
+
+_stockaddrevision = revlogmod.revlog.addrevision
+
+
+def _addrevision(rl, text, tr, link, p1, p2, cachedelta):
+    """rl.addrevision(text, ...) with no flags, hashing the text once:
+    stock addrevision hashes it twice (the node, then checkhash of that
+    node against the same text) and compares it with itself, 0.65 s for a
+    76 MB manifest. Stock's own call where anything may differ."""
+    if (
+        getattr(rl.addrevision, '__func__', None) is not _stockaddrevision
+        or link == nullrev
+        or len(text) > revlogmod._maxentrysize
+    ):
+        return rl.addrevision(text, tr, link, p1, p2, cachedelta)
+    node = rl.hash(text, p1, p2)
+    rev = rl.index.get_rev(node)
+    if rev is not None:
+        return rev
+    return rl.addrawrevision(
+        text, tr, link, p1, p2, node, 0, cachedelta=cachedelta, sidedata={}
+    )
+
+
+def _manifestadd(orig, self, m, transaction, link, p1, p2, added, removed,
+                 readtree=None, match=None):
+    """manifestrevlog.add in a mount: the same delta and text as stock
+    fastdelta (from the mount's cache), the text hashed once; and a record
+    of what changed, for the dirstate map (_revisionfiles._madehere)."""
+    cache = self._fulltextcache
+    if (
+        not isinstance(cache, _mountmanifestcache)
+        or not isinstance(m, manifestmod.manifestdict)
+    ):
+        return orig(self, m, transaction, link, p1, p2, added, removed,
+                    readtree=readtree, match=match)
+    if p1 in cache:
+        manifestmod._checkforbidden(added)
+        work = heapq.merge(
+            [(x, False) for x in sorted(added)],
+            [(x, True) for x in sorted(removed)],
+        )
+        arraytext, deltatext = m.fastdelta(cache[p1], work)
+        rl = self._revlog
+        cachedelta = rl.rev(p1), deltatext
+        rev = _addrevision(rl, util.buffer(arraytext), transaction, link,
+                           p1, p2, cachedelta)
+        n = rl.node(rev)
+        cache[n] = arraytext
+    else:
+        n = orig(self, m, transaction, link, p1, p2, added, removed,
+                 readtree=readtree, match=match)
+    changes = dict.fromkeys(removed)
+    for f in added:
+        changes[f] = m.flags(f)
+    cache.made[n] = (p1, changes)
+    return n
+
+
 def featuresetup(ui, supported):
     supported.add(REQUIREMENT)
 
@@ -1357,6 +1676,13 @@ def extsetup(ui):
     extensions.wrapfunction(
         mergemod._unknowndirschecker, '__call__', _checkunknowndirs
     )
+    extensions.wrapfunction(
+        manifestmod.manifestrevlog, '_setupmanifestcachehooks',
+        _setupmanifestcachehooks,
+    )
+    extensions.wrapfunction(manifestmod.manifestrevlog, 'add', _manifestadd)
+    extensions.wrapfunction(manifestmod.manifestctx, 'read', _manifestread)
+    extensions.wrapfunction(manifestmod, '_addlistdelta', _addlistdelta)
 
 
 def reposetup(ui, repo):

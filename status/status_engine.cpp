@@ -118,12 +118,26 @@ Result<hg::Node> StatusEngine::resolve(const std::string& rev) {
   return repo->changelog().revlog().node(*found);
 }
 
+// A node names a changeset and nothing else: no name lookup (a node the
+// repository lacks went through bookmarks, tags — which parse a manifest —
+// and `hg log -r` before being refused: a second or more at a million
+// files, for every question about a commit still inside hg's transaction).
+Result<hg::Revision> StatusEngine::revisionOf(const hg::Node& node) {
+  auto found = objects_->repo()->changelog().revlog().rev(node);
+  if (found.ok()) return *found;
+  // Perhaps committed since this snapshot of the repository was taken.
+  HG_ASSIGN_OR_RETURN(auto fresh, hg::Repository::open(repositoryRoot_));
+  std::shared_ptr<const hg::Repository> shared(std::move(fresh));
+  objects_->setRepository(shared);
+  found = shared->changelog().revlog().rev(node);
+  if (!found.ok()) return notFound("unknown revision " + node.hex());
+  return *found;
+}
+
 Result<store::TreeId> StatusEngine::treeOf(const hg::Node& node) {
   auto cached = trees_.find(node);
   if (cached != trees_.end()) return cached->second;
-  HG_ASSIGN_OR_RETURN(hg::Node resolved, resolve(node.hex()));
-  auto repo = objects_->repo();
-  HG_ASSIGN_OR_RETURN(hg::Revision rev, repo->lookup(resolved.hex()));
+  HG_ASSIGN_OR_RETURN(hg::Revision rev, revisionOf(node));
   HG_ASSIGN_OR_RETURN(store::TreeId tree, objects_->importCommit(rev));
   trees_.emplace(node, tree);
   return tree;

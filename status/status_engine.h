@@ -72,6 +72,9 @@ class StatusEngine : public control::Handler {
   // Whether a path is ignored, for the status call under way (the answer
   // reads state mutex_ guards: use it only while holding mutex_).
   std::function<bool(ByteView)> ignoredPaths() REQUIRES(mutex_);
+  // The changeset `node` names, from a fresh look at the repository when
+  // the current one lacks it; never through revision names.
+  Result<hg::Revision> revisionOf(const hg::Node& node) REQUIRES(mutex_);
   Result<store::TreeId> treeOf(const hg::Node& node) REQUIRES(mutex_);
   // The root tree of a full hex node from a request; nullopt for the null
   // revision. An unknown node is an error naming it.

@@ -10,7 +10,8 @@ both: file edits, then status, diff, add, remove, forget, addremove (-s 50),
 files, annotate, grep (working directory and -r), commit (a FILE, then
 all; then log and status), revert (FILE, --all), purge, update (refused over
 an untracked file, to other revisions and back, over local changes with a
-merge left unresolved, -C) and debugrebuilddirstate (then status).
+merge left unresolved, -C), debugrebuilddirstate (then status), and
+five commits in a row, one kind of manifest change each (then hg verify).
 Every hg command must give the same exit code, stdout and stderr in both
 (each tree's root replaced by ROOT), and after each step that changes the
 working copy the trees must be equal (names, kinds, exec bits, contents,
@@ -522,6 +523,34 @@ class Harness:
         self.status()
         self.check_trees('debugrebuilddirstate')
         self.check_debugdirstate(3)
+
+        # Commits in a row, one kind of manifest change each. The mount
+        # writes each new manifest from its own fulltext cache and the
+        # revlog's deltas (hgext/hgvfs.py, _mountmanifestcache), so each
+        # node must be stock hg's; hg verify then reads every manifest back
+        # from the revlog and checks it against its node.
+        self.hg('commit', '-d', '0 0', '-m', 'c3')
+        self.hg('log', '-r', '.', '-T', '{node} {manifest}\n')
+        self.each(lambda r: write(j(r, 'src/core/f1.c'), b'edited for c4\n'))
+        self.hg('commit', '-d', '0 0', '-m', 'c4', 'src/core/f1.c')
+        self.each(lambda r: os.chmod(j(r, 'src/core/f1.c'), 0o755))
+        self.hg('commit', '-d', '0 0', '-m', 'c5 (exec bit)')
+        self.each(lambda r: write(j(r, 'zz/last/new.txt'), b'sorts last\n'))
+        self.each(lambda r: write(j(r, '0first.txt'), b'sorts first\n'))
+        self.hg('add', 'zz/last/new.txt', '0first.txt')
+        self.hg('remove', 'src/net/proto/f0.c')
+        self.hg('commit', '-d', '0 0', '-m', 'c6 (added, removed)')
+        self.each(lambda r: os.symlink('README', j(r, 'link-to-readme')))
+        self.hg('add', 'link-to-readme')
+        self.hg('commit', '-d', '0 0', '-m', 'c7 (symlink)')
+        self.hg('log', '-r', 'tip~4::tip', '-T', '{rev} {node} {manifest} {files}\n')
+        self.status()
+        self.check_trees('commits in a row')
+        self.hg('verify', '-q')
+        base = os.path.join(self.a, '.hg', 'wcache', 'hgvfs-manifest')
+        if not os.path.exists(base):
+            self.failures += 1
+            print('MISMATCH: the mount wrote no %s: its manifest cache was not used' % base)
 
 
 def main():
