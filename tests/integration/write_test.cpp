@@ -29,6 +29,17 @@ class WriteTest : public MountFixture {
     return archive(repo, rev);
   }
 
+  // SIGKILLs the daemon of `mnt`, waits for it to be gone, and mounts
+  // `repo` there again.
+  void killAndRemount(const std::string& repo, const std::string& mnt) {
+    auto pid = daemonPidFor(mnt);
+    ASSERT_TRUE(pid);
+    ::kill(*pid, SIGKILL);
+    ASSERT_TRUE(waitUntil([&] { return !hgvfsProcessAlive(*pid); }, 10s));
+    CommandResult again = hgvfs({"mount", repo, mnt});
+    ASSERT_EQ(again.exitCode, 0) << describe(again);
+  }
+
   // Runs the same shell script in both roots; both must succeed.
   void inBoth(const std::string& mnt, const std::string& ref, const std::string& script) {
     for (const auto& root : {mnt, ref}) {
@@ -472,14 +483,7 @@ TEST_F(WriteTest, KilledDaemonKeepsXattrsAndDeviceNodes) {
     ssize_t n = ::lgetxattr(p.c_str(), name, buf, sizeof buf);
     return n < 0 ? "errno " + std::to_string(errno) : std::string(buf, static_cast<size_t>(n));
   };
-  auto kill = [&] {
-    auto pid = daemonPidFor(mnt);
-    ASSERT_TRUE(pid);
-    ::kill(*pid, SIGKILL);
-    ASSERT_TRUE(waitUntil([&] { return !hgvfsProcessAlive(*pid); }, 10s));
-    CommandResult again = hgvfs({"mount", repo, mnt});
-    ASSERT_EQ(again.exitCode, 0) << describe(again);
-  };
+  auto kill = [&] { ASSERT_NO_FATAL_FAILURE(killAndRemount(repo, mnt)); };
   mount(repo, mnt);
   std::string tracked = mnt + "/README";  // from the revision: not materialized yet
   auto trackedBefore = readWhole(tracked);
@@ -536,14 +540,7 @@ TEST_F(WriteTest, KilledDaemonKeepsXattrsAndDeviceNodes) {
 TEST_F(WriteTest, KilledDaemonKeepsHardLinks) {
   std::string repo = fixture("basic");
   std::string mnt = path("mnt");
-  auto kill = [&] {
-    auto pid = daemonPidFor(mnt);
-    ASSERT_TRUE(pid);
-    ::kill(*pid, SIGKILL);
-    ASSERT_TRUE(waitUntil([&] { return !hgvfsProcessAlive(*pid); }, 10s));
-    CommandResult again = hgvfs({"mount", repo, mnt});
-    ASSERT_EQ(again.exitCode, 0) << describe(again);
-  };
+  auto kill = [&] { ASSERT_NO_FATAL_FAILURE(killAndRemount(repo, mnt)); };
   auto nlinkOf = [](const std::string& p) -> long {
     struct stat st {};
     return ::lstat(p.c_str(), &st) == 0 ? static_cast<long>(st.st_nlink) : -errno;

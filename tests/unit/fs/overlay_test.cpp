@@ -679,26 +679,32 @@ int errOf(const Status& s) { return s.ok() ? 0 : s.error().err; }
 // ---- format 2, upgraded ----------------------------------------------------
 
 // Format 3 (no two entries naming one inode) has the same records.
-TEST(OverlayTest, Format3IsUpgradedToFormat4InPlaceWithItsXattrs) {
-  TempDir tmp;
-  std::string dir = tmp.path() + "/overlay";
+// A root directory of two entries, as an older format (`version`, 2 or
+// 3) wrote it: this format's records with that version byte, plus
+// `xattrs` (key, value) from format 3 on.
+OverlayDir writeOlderFormat(const std::string& dir, uint8_t version,
+                            const std::map<Bytes, Bytes>& xattrs = {}) {
   OverlayDir root;
   root.header = header(7, 1690000000);
   root.entries["a"] = revisionEntry(2, S_IFREG | 0644, 1, "a");
   root.entries["b"] = materializedEntry(3, S_IFREG | 0600);
-  auto asFormat3 = [](Bytes value) {
-    value[0] = 3;
+  auto older = [version](Bytes value) {
+    value[0] = static_cast<char>(version);
     return value;
   };
-  {
-    RawEnv env(dir, /*xattrs=*/true);
-    env.put(kMeta, "format", bytesOf({3}));
-    env.put(kMeta, "reserved", bytesOf({3, 0, 0, 0, 0, 0, 1, 0, 0}));
-    env.put(kDirs, dirKey(1), asFormat3(root.header.encode()));
-    for (const auto& [name, e] : root.entries)
-      env.put(kDirs, dirKey(1) + name, asFormat3(e.encode()));
-    env.put(kXattrs, dirKey(3) + "user.k", bytesOf({3, 'v'}));
-  }
+  RawEnv env(dir, /*xattrs=*/version >= 3);
+  env.put(kMeta, "format", bytesOf({version}));
+  env.put(kMeta, "reserved", bytesOf({version, 0, 0, 0, 0, 0, 1, 0, 0}));
+  env.put(kDirs, dirKey(1), older(root.header.encode()));
+  for (const auto& [name, e] : root.entries) env.put(kDirs, dirKey(1) + name, older(e.encode()));
+  for (const auto& [key, value] : xattrs) env.put(kXattrs, key, value);
+  return root;
+}
+
+TEST(OverlayTest, Format3IsUpgradedToFormat4InPlaceWithItsXattrs) {
+  TempDir tmp;
+  std::string dir = tmp.path() + "/overlay";
+  OverlayDir root = writeOlderFormat(dir, 3, {{dirKey(3) + "user.k", bytesOf({3, 'v'})}});
   {
     LogCapture log;
     auto overlay = openOverlay(dir);
@@ -722,22 +728,7 @@ TEST(OverlayTest, Format3IsUpgradedToFormat4InPlaceWithItsXattrs) {
 TEST(OverlayTest, Format2IsUpgradedToFormat4InPlace) {
   TempDir tmp;
   std::string dir = tmp.path() + "/overlay";
-  OverlayDir root;
-  root.header = header(7, 1690000000);
-  root.entries["a"] = revisionEntry(2, S_IFREG | 0644, 1, "a");
-  root.entries["b"] = materializedEntry(3, S_IFREG | 0600);
-  auto asFormat2 = [](Bytes value) {
-    value[0] = 2;
-    return value;
-  };
-  {
-    RawEnv env(dir);
-    env.put(kMeta, "format", bytesOf({2}));
-    env.put(kMeta, "reserved", bytesOf({2, 0, 0, 0, 0, 0, 1, 0, 0}));
-    env.put(kDirs, dirKey(1), asFormat2(root.header.encode()));
-    for (const auto& [name, e] : root.entries)
-      env.put(kDirs, dirKey(1) + name, asFormat2(e.encode()));
-  }
+  OverlayDir root = writeOlderFormat(dir, 2);
   {
     LogCapture log;
     auto overlay = openOverlay(dir);
