@@ -1,7 +1,9 @@
 #include "control/protocol.h"
 
 #include <algorithm>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 namespace hgvfs::control {
 
@@ -170,25 +172,93 @@ std::string encodeStatusRequest(const StatusRequest& request) {
   return j.dump();
 }
 
-std::string encodeStatusReply(const StatusReply& reply) {
-  json copies = json::object();
-  for (const auto& [dest, source] : reply.copies) {
-    copies[bytesToJsonString(dest)] = bytesToJsonString(source);
+namespace {
+
+// Bytes as a JSON string of the code points of the same values, appended
+// (what json(bytesToJsonString(bytes)).dump() gives, without the copies).
+void appendJsonString(std::string& out, ByteView bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  const char* p = bytes.data();
+  const char* end = p + bytes.size();
+  while (p != end) {
+    const char* run = p;
+    while (p != end && static_cast<unsigned char>(*p) >= 0x20 &&
+           static_cast<unsigned char>(*p) < 0x80 && *p != '"' && *p != '\\') {
+      ++p;
+    }
+    out.append(run, p);
+    if (p == end) break;
+    unsigned char c = static_cast<unsigned char>(*p++);
+    if (c >= 0x80) {
+      out.push_back(static_cast<char>(0xc0 | (c >> 6)));
+      out.push_back(static_cast<char>(0x80 | (c & 0x3f)));
+    } else if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else {  // a control character
+      out += "\\u00";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
   }
-  return json{{"version", kProtocolVersion},
-              {"ok", true},
-              {"p1", reply.p1},
-              {"modified", pathList(reply.modified)},
-              {"added", pathList(reply.added)},
-              {"removed", pathList(reply.removed)},
-              {"deleted", pathList(reply.deleted)},
-              {"unknown", pathList(reply.unknown)},
-              {"ignored", pathList(reply.ignored)},
-              {"clean", pathList(reply.clean)},
-              {"copies", copies},
-              {"warnings", pathList(reply.warnings)},
-              {"micros", reply.micros}}
-      .dump();
+  out.push_back('"');
+}
+
+void appendPathList(std::string& out, const char* key, const std::vector<Bytes>& paths) {
+  out += ",\"";
+  out += key;
+  out += "\":[";
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (i) out.push_back(',');
+    appendJsonString(out, paths[i]);
+  }
+  out.push_back(']');
+}
+
+}  // namespace
+
+// Written directly, not through a JSON document: a reply with thousands of
+// paths is the daemon's largest cost of a status call otherwise.
+std::string encodeStatusReply(const StatusReply& reply) {
+  size_t size = 256 + reply.p1.size();
+  for (const auto* list : {&reply.modified, &reply.added, &reply.removed, &reply.deleted,
+                           &reply.unknown, &reply.ignored, &reply.clean, &reply.warnings}) {
+    for (const auto& p : *list) size += p.size() + 3;
+  }
+  for (const auto& [dest, source] : reply.copies) size += dest.size() + source.size() + 6;
+  std::string out;
+  out.reserve(size);
+  out += "{\"version\":" + std::to_string(kProtocolVersion) + ",\"ok\":true,\"p1\":";
+  appendJsonString(out, reply.p1);
+  appendPathList(out, "modified", reply.modified);
+  appendPathList(out, "added", reply.added);
+  appendPathList(out, "removed", reply.removed);
+  appendPathList(out, "deleted", reply.deleted);
+  appendPathList(out, "unknown", reply.unknown);
+  appendPathList(out, "ignored", reply.ignored);
+  appendPathList(out, "clean", reply.clean);
+  // An object holds each key once (the last one wins, as a JSON document
+  // built from the list would keep it).
+  std::vector<const std::pair<Bytes, Bytes>*> copies;
+  copies.reserve(reply.copies.size());
+  for (const auto& c : reply.copies) copies.push_back(&c);
+  std::stable_sort(copies.begin(), copies.end(),
+                   [](const auto* a, const auto* b) { return a->first < b->first; });
+  out += ",\"copies\":{";
+  bool first = true;
+  for (size_t i = 0; i < copies.size(); ++i) {
+    if (i + 1 < copies.size() && copies[i + 1]->first == copies[i]->first) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    appendJsonString(out, copies[i]->first);
+    out.push_back(':');
+    appendJsonString(out, copies[i]->second);
+  }
+  out.push_back('}');
+  appendPathList(out, "warnings", reply.warnings);
+  out += ",\"micros\":" + std::to_string(reply.micros) + "}";
+  return out;
 }
 
 std::string encodeError(const std::string& message) {
@@ -212,7 +282,319 @@ Result<json> parseMessage(const std::string& line, const std::string& self) {
   return j;
 }
 
+namespace {
+
+// A status reply read in one pass, without building a JSON document: the
+// reply of a status with thousands of changes is mostly path strings, and
+// `hgvfs status` spends its time here. It accepts only what it fully
+// understands (the daemon's own replies: version 1, ok true, each key once,
+// every string holding code points up to U+00FF, integers without fraction
+// or exponent); anything else, well formed or not, goes to the general
+// decoder, which gives the answer or the error.
+class StatusReplyScanner {
+ public:
+  explicit StatusReplyScanner(const std::string& line)
+      : p_(line.data()), end_(line.data() + line.size()) {}
+
+  std::optional<StatusReply> scan() {
+    StatusReply out;
+    bool sawVersion = false, sawOk = false;
+    uint32_t seen = 0;
+    if (!consume('{')) return std::nullopt;
+    if (consume('}')) return std::nullopt;  // no version
+    do {
+      Bytes key;
+      if (!string(key) || !consume(':')) return std::nullopt;
+      int index = keyIndex(key);
+      if (index >= 0) {
+        if (seen & (1u << index)) return std::nullopt;  // the general decoder keeps the last
+        seen |= 1u << index;
+      }
+      bool ok = true;
+      switch (index) {
+        case kVersion: {
+          int64_t v = 0;
+          ok = integer(v) && v == kProtocolVersion;
+          sawVersion = true;
+          break;
+        }
+        case kOk:
+          ok = literal("true");
+          sawOk = true;
+          break;
+        case kP1: {
+          Bytes p1;
+          ok = string(p1);
+          out.p1.assign(p1.begin(), p1.end());
+          break;
+        }
+        case kCopies:
+          ok = copies(out.copies);
+          break;
+        case kMicros:
+          ok = integer(out.micros);
+          break;
+        case -1:
+          ok = skipValue(0);
+          break;
+        default:
+          ok = pathList(*listFor(out, index));
+      }
+      if (!ok) return std::nullopt;
+    } while (consume(','));
+    if (!consume('}')) return std::nullopt;
+    skipSpace();
+    if (p_ != end_ || !sawVersion || !sawOk) return std::nullopt;
+    return out;
+  }
+
+ private:
+  enum {
+    kVersion,
+    kOk,
+    kP1,
+    kModified,
+    kAdded,
+    kRemoved,
+    kDeleted,
+    kUnknown,
+    kIgnored,
+    kClean,
+    kWarnings,
+    kCopies,
+    kMicros
+  };
+
+  static int keyIndex(const Bytes& key) {
+    static constexpr std::string_view kNames[] = {
+        "version", "ok",      "p1",    "modified", "added",  "removed", "deleted",
+        "unknown", "ignored", "clean", "warnings", "copies", "micros"};
+    for (size_t i = 0; i < std::size(kNames); ++i) {
+      if (std::string_view(key.data(), key.size()) == kNames[i]) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  static std::vector<Bytes>* listFor(StatusReply& out, int index) {
+    switch (index) {
+      case kModified:
+        return &out.modified;
+      case kAdded:
+        return &out.added;
+      case kRemoved:
+        return &out.removed;
+      case kDeleted:
+        return &out.deleted;
+      case kUnknown:
+        return &out.unknown;
+      case kIgnored:
+        return &out.ignored;
+      case kClean:
+        return &out.clean;
+      default:
+        return &out.warnings;
+    }
+  }
+
+  void skipSpace() {
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+  }
+
+  bool consume(char c) {
+    skipSpace();
+    if (p_ == end_ || *p_ != c) return false;
+    ++p_;
+    return true;
+  }
+
+  bool literal(std::string_view word) {
+    skipSpace();
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
+      return false;
+    }
+    p_ += word.size();
+    return true;
+  }
+
+  bool integer(int64_t& out) {
+    skipSpace();
+    bool negative = p_ != end_ && *p_ == '-';
+    if (negative) ++p_;
+    const char* start = p_;
+    uint64_t v = 0;
+    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
+      if (v > (uint64_t{1} << 62)) return false;
+      v = v * 10 + static_cast<uint64_t>(*p_ - '0');
+      ++p_;
+    }
+    size_t digits = static_cast<size_t>(p_ - start);
+    if (digits == 0 || (digits > 1 && *start == '0')) return false;
+    if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
+    out = negative ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
+    return true;
+  }
+
+  static int hexValue(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  // A JSON string whose code points are all up to U+00FF, as those bytes.
+  bool string(Bytes& out) {
+    skipSpace();
+    if (p_ == end_ || *p_ != '"') return false;
+    ++p_;
+    for (;;) {
+      const char* run = p_;
+      while (p_ != end_ && static_cast<unsigned char>(*p_) >= 0x20 &&
+             static_cast<unsigned char>(*p_) < 0x80 && *p_ != '"' && *p_ != '\\') {
+        ++p_;
+      }
+      out.append(run, p_);
+      if (p_ == end_) return false;
+      unsigned char c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        ++p_;
+        return true;
+      }
+      if (c == '\\') {
+        if (end_ - p_ < 2) return false;
+        char e = p_[1];
+        p_ += 2;
+        switch (e) {
+          case '"':
+          case '\\':
+          case '/':
+            out.push_back(e);
+            break;
+          case 'b':
+            out.push_back('\b');
+            break;
+          case 'f':
+            out.push_back('\f');
+            break;
+          case 'n':
+            out.push_back('\n');
+            break;
+          case 'r':
+            out.push_back('\r');
+            break;
+          case 't':
+            out.push_back('\t');
+            break;
+          case 'u': {
+            if (end_ - p_ < 4) return false;
+            int v = 0;
+            for (int i = 0; i < 4; ++i) {
+              int h = hexValue(p_[i]);
+              if (h < 0) return false;
+              v = v * 16 + h;
+            }
+            if (v > 0xff) return false;
+            out.push_back(static_cast<char>(v));
+            p_ += 4;
+            break;
+          }
+          default:
+            return false;
+        }
+        continue;
+      }
+      // U+0080..U+00FF as UTF-8: 0xC2 or 0xC3 and one continuation byte.
+      if ((c == 0xc2 || c == 0xc3) && end_ - p_ >= 2 &&
+          (static_cast<unsigned char>(p_[1]) & 0xc0) == 0x80) {
+        out.push_back(static_cast<char>(((c & 0x1f) << 6) | (p_[1] & 0x3f)));
+        p_ += 2;
+        continue;
+      }
+      return false;  // a control character, or a code point above U+00FF
+    }
+  }
+
+  bool pathList(std::vector<Bytes>& out) {
+    if (!consume('[')) return false;
+    if (consume(']')) return true;
+    do {
+      Bytes path;
+      if (!string(path)) return false;
+      out.push_back(std::move(path));
+    } while (consume(','));
+    return consume(']');
+  }
+
+  bool copies(std::vector<std::pair<Bytes, Bytes>>& out) {
+    if (!consume('{')) return false;
+    if (consume('}')) return true;
+    do {
+      Bytes dest, source;
+      if (!string(dest) || !consume(':') || !string(source)) return false;
+      out.emplace_back(std::move(dest), std::move(source));
+    } while (consume(','));
+    if (!consume('}')) return false;
+    // The general decoder reads an object: sorted by key, a repeated key once.
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    return std::adjacent_find(out.begin(), out.end(), [](const auto& a, const auto& b) {
+             return a.first == b.first;
+           }) == out.end();
+  }
+
+  // Any other value, for keys a later daemon may add.
+  bool skipValue(int depth) {
+    if (depth > 64) return false;
+    skipSpace();
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '"': {
+        Bytes ignored;
+        return string(ignored);
+      }
+      case '[':
+        ++p_;
+        if (consume(']')) return true;
+        do {
+          if (!skipValue(depth + 1)) return false;
+        } while (consume(','));
+        return consume(']');
+      case '{':
+        ++p_;
+        if (consume('}')) return true;
+        do {
+          Bytes key;
+          if (!string(key) || !consume(':') || !skipValue(depth + 1)) return false;
+        } while (consume(','));
+        return consume('}');
+      case 't':
+        return literal("true");
+      case 'f':
+        return literal("false");
+      case 'n':
+        return literal("null");
+      default: {
+        int64_t ignored;
+        return integer(ignored);
+      }
+    }
+  }
+
+  const char* p_;
+  const char* end_;
+};
+
+}  // namespace
+
+std::optional<StatusReply> scanPlainStatusReply(const std::string& line) {
+  return StatusReplyScanner(line).scan();
+}
+
 Result<StatusReply> decodeStatusReply(const std::string& line) {
+  if (auto fast = scanPlainStatusReply(line)) return std::move(*fast);
+  return decodeStatusReplyGeneral(line);
+}
+
+Result<StatusReply> decodeStatusReplyGeneral(const std::string& line) {
   HG_ASSIGN_OR_RETURN(json j, parseReply(line));
   try {
     StatusReply out;

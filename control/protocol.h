@@ -181,7 +181,17 @@ std::string encodeStatusReply(const StatusReply& reply);
 std::string encodeError(const std::string& message);
 // A reply line → the reply, or the daemon's error (InvalidArgument), or
 // Corrupt for a malformed line or another protocol version.
+// Through scanPlainStatusReply when it reads the line, else through
+// decodeStatusReplyGeneral: the same answer either way.
 Result<StatusReply> decodeStatusReply(const std::string& line);
+// Through a parsed JSON document: any reply, any error.
+Result<StatusReply> decodeStatusReplyGeneral(const std::string& line);
+// A successful reply read in one pass without a JSON document (`hgvfs
+// status` with thousands of changes spends its time decoding), or nullopt
+// when the line is anything but plain: another version, an error, a key
+// twice, a string holding a code point above U+00FF, a number with a
+// fraction, malformed JSON.
+std::optional<StatusReply> scanPlainStatusReply(const std::string& line);
 
 std::string encodeFilesRequest(const FilesRequest& request);
 std::string encodeFilesReply(const FilesReply& reply);

@@ -62,32 +62,40 @@ void Server::stop() {
     ::close(listenFd_);
     ::unlink(path_.c_str());
   }
-  std::list<Connection> threads;
+  std::list<Worker> workers;
   {
     MutexLock lock(connectionsMutex_);
     for (int fd : openFds_) ::shutdown(fd, SHUT_RDWR);
-    threads.swap(connections_);
+    workers.swap(workers_);
+    workReady_.signalAll();
   }
-  for (auto& c : threads) c.thread.join();
+  for (auto& w : workers) w.thread.join();
+  // Connections no worker took.
+  MutexLock lock(connectionsMutex_);
+  for (int fd : waiting_) {
+    openFds_.remove(fd);
+    ::close(fd);
+  }
+  waiting_.clear();
 }
 
 size_t Server::connectionThreads() const {
   MutexLock lock(connectionsMutex_);
-  return connections_.size();
+  return workers_.size();
 }
 
 void Server::reapEnded() {
-  std::list<Connection> ended;
+  std::list<Worker> ended;
   {
     MutexLock lock(connectionsMutex_);
-    for (auto it = connections_.begin(); it != connections_.end();) {
+    for (auto it = workers_.begin(); it != workers_.end();) {
       auto next = std::next(it);
-      if (it->ended) ended.splice(ended.end(), connections_, it);
+      if (it->ended) ended.splice(ended.end(), workers_, it);
       it = next;
     }
   }
-  // serve() marked them ended as its last step: each join is immediate.
-  for (auto& c : ended) c.thread.join();
+  // workerLoop marked them ended as its last step: each join is immediate.
+  for (auto& w : ended) w.thread.join();
 }
 
 void Server::acceptLoop() {
@@ -105,26 +113,63 @@ void Server::acceptLoop() {
         ::close(fd);
         break;
       }
-      if (connections_.size() >= kMaxConnections) {
+      if (openFds_.size() >= kMaxConnections) {
         refusal =
             "too many connections to the daemon (" + std::to_string(kMaxConnections) + " open)";
       } else {
         openFds_.push_back(fd);
-        connections_.emplace_back();
-        Connection* self = &connections_.back();
-        try {
-          self->thread = std::thread([this, fd, self] { serve(fd, self); });
-        } catch (const std::system_error&) {
-          // No thread to be had (EAGAIN): refuse this one, keep serving.
-          connections_.pop_back();
-          openFds_.remove(fd);
-          refusal = "the daemon cannot start a thread for this connection";
+        waiting_.push_back(fd);
+        // Every waiting connection needs an idle worker of its own (one
+        // woken but not yet running still counts as idle, and its
+        // connection as waiting).
+        if (idle_ < waiting_.size()) {
+          workers_.emplace_back();
+          Worker* self = &workers_.back();
+          try {
+            self->thread = std::thread([this, self] { workerLoop(self); });
+          } catch (const std::system_error&) {
+            // No thread to be had (EAGAIN): refuse this one, keep serving.
+            workers_.pop_back();
+            waiting_.pop_back();
+            openFds_.remove(fd);
+            refusal = "the daemon cannot start a thread for this connection";
+          }
         }
+        workReady_.signal();
       }
     }
     // Not under the lock: refusing waits for the client's request.
     if (!refusal.empty()) refuse(fd, refusal);
   }
+}
+
+void Server::workerLoop(Worker* self) {
+  connectionsMutex_.lock();
+  auto idleSince = std::chrono::steady_clock::now();
+  while (true) {
+    if (stopping_) break;
+    if (waiting_.empty()) {
+      ++idle_;
+      workReady_.waitUntil(idleSince + kIdleWorkerLife);
+      --idle_;
+      if (waiting_.empty() && !stopping_ &&
+          std::chrono::steady_clock::now() >= idleSince + kIdleWorkerLife) {
+        if (idle_ >= kKeepIdle) break;
+        idleSince = std::chrono::steady_clock::now();
+      }
+      continue;
+    }
+    int fd = waiting_.front();
+    waiting_.pop_front();
+    connectionsMutex_.unlock();
+    serve(fd);
+    connectionsMutex_.lock();
+    openFds_.remove(fd);
+    ::close(fd);
+    idleSince = std::chrono::steady_clock::now();
+  }
+  self->ended = true;
+  connectionsMutex_.unlock();
 }
 
 // The error reply, then the connection closed so that the reply arrives:
@@ -149,7 +194,7 @@ void Server::refuse(int fd, const std::string& message) {
   ::close(fd);
 }
 
-void Server::serve(int fd, Connection* self) {
+void Server::serve(int fd) {
   std::string pending;
   char buf[65536];
   // After an over-long line was answered: its remaining bytes, up to and
@@ -186,10 +231,6 @@ void Server::serve(int fd, Connection* self) {
       open = writeFull(fd, reply).ok();
     }
   }
-  MutexLock lock(connectionsMutex_);
-  openFds_.remove(fd);
-  ::close(fd);
-  self->ended = true;
 }
 
 template <typename Request, typename Reply>

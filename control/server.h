@@ -8,16 +8,21 @@
 // The server knows the protocol, not what answers it: requests go to a
 // Handler (the daemon's, which asks the status engine).
 //
-// Threads: a connection's thread is joined by the accept loop once it has
-// ended (a client that connects once per request, many times over, holds
-// no more than the live connections); at most kMaxConnections are live,
-// and one more gets an error reply and is closed.
+// Threads: connections are served by worker threads that stay for the next
+// connection (starting and ending a thread costs more than a status call:
+// `hgvfs status` connects once per call). A worker idle for
+// kIdleWorkerLife ends while kKeepIdle others are idle, and the accept loop
+// joins it; so a burst of clients leaves no more than kKeepIdle threads
+// behind. At most kMaxConnections connections are open at once (served, or
+// waiting for a worker); one more gets an error reply and is closed.
 //
 // Thread rules: start() once; stop() (or the destructor) closes the socket
 // and joins every thread. Handler methods are called from connection
 // threads, several at once.
 
 #include <atomic>
+#include <chrono>
+#include <deque>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -63,10 +68,13 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   static constexpr size_t kMaxConnections = 64;
+  static constexpr size_t kKeepIdle = 4;
+  static constexpr std::chrono::milliseconds kIdleWorkerLife{10000};
 
   Status start();
   void stop();
-  // Connection threads not yet joined (live, or ended and not reaped yet).
+  // Worker threads not yet joined (serving, idle, or ended and not reaped
+  // yet).
   size_t connectionThreads() const EXCLUDES(connectionsMutex_);
 
   // One request line → one reply line (without the newline). Public for
@@ -79,14 +87,17 @@ class Server {
   std::string answer(Result<Request> request, Result<Reply> (Handler::*method)(const Request&),
                      std::string (*encode)(const Reply&), LatencyHistogram* times = nullptr);
   std::string answerStats(const nlohmann::json& request);
-  struct Connection {
+  struct Worker {
     std::thread thread;
-    bool ended = false;
+    bool ended = false;  // workerLoop returned (guarded by connectionsMutex_)
   };
-  void acceptLoop();
-  void serve(int fd, Connection* self);
+  void acceptLoop() EXCLUDES(connectionsMutex_);
+  // Takes waiting connections one after another until it has been idle for
+  // kIdleWorkerLife with kKeepIdle others idle, or the server stops.
+  void workerLoop(Worker* self) EXCLUDES(connectionsMutex_);
+  void serve(int fd);
   void refuse(int fd, const std::string& message);
-  // Joins the threads whose serve() has returned.
+  // Joins the workers whose workerLoop has returned.
   void reapEnded() EXCLUDES(connectionsMutex_);
 
   Handler& handler_;
@@ -97,8 +108,11 @@ class Server {
   std::thread acceptor_;
   // A leaf: nothing else is locked while it is held.
   mutable Mutex connectionsMutex_;
-  std::list<Connection> connections_ GUARDED_BY(connectionsMutex_);
-  std::list<int> openFds_ GUARDED_BY(connectionsMutex_);
+  std::list<Worker> workers_ GUARDED_BY(connectionsMutex_);
+  std::deque<int> waiting_ GUARDED_BY(connectionsMutex_);  // accepted, no worker yet
+  std::list<int> openFds_ GUARDED_BY(connectionsMutex_);   // waiting or being served
+  size_t idle_ GUARDED_BY(connectionsMutex_) = 0;          // workers waiting for work
+  CondVar workReady_{&connectionsMutex_};
   // How long each kind of call took, since the start (hgvfs stats).
   LatencyHistogram statusTimes_, checkoutTimes_, filesTimes_, revisionDiffTimes_;
 };

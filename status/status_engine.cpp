@@ -234,15 +234,18 @@ Result<control::StatusReply> StatusEngine::status(const control::StatusRequest& 
   if (!request.unknown) result.unknown.clear();
   for (auto* l : {&result.modified, &result.added, &result.removed, &result.deleted,
                   &result.unknown, &result.ignored, &result.clean}) {
-    std::sort(l->begin(), l->end());
+    if (!std::is_sorted(l->begin(), l->end())) std::sort(l->begin(), l->end());
     l->erase(std::unique(l->begin(), l->end()), l->end());
   }
   if (!request.rev) {
-    std::set<Bytes, std::less<>> shown(result.added.begin(), result.added.end());
-    shown.insert(result.modified.begin(), result.modified.end());
-    shown.insert(result.deleted.begin(), result.deleted.end());
+    auto shown = [&result](const Bytes& path) {
+      for (const auto* l : {&result.added, &result.modified, &result.deleted}) {
+        if (std::binary_search(l->begin(), l->end(), path)) return true;
+      }
+      return false;
+    };
     for (const auto& [dest, source] : dirstate_.copies()) {
-      if (shown.count(dest)) result.copies.emplace_back(dest, source);
+      if (shown(dest)) result.copies.emplace_back(dest, source);
     }
   } else if (baseTree) {
     std::optional<store::TreeId> p1Tree;

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "control/client.h"
@@ -77,6 +79,118 @@ TEST(ProtocolTest, BadRepliesAreClearErrors) {
   auto daemonError = decodeStatusReply(encodeError("no dirstate"));
   ASSERT_FALSE(daemonError.ok());
   EXPECT_EQ(daemonError.error().what, "no dirstate");
+}
+
+// decodeStatusReply reads plain replies in one pass and hands anything else
+// to decodeStatusReplyGeneral; both must give the same answer or the same
+// error for every line.
+void expectSameDecoding(const std::string& line, std::optional<bool> plain = std::nullopt) {
+  SCOPED_TRACE(line);
+  if (plain) {
+    EXPECT_EQ(scanPlainStatusReply(line).has_value(), *plain);
+  }
+  auto fast = decodeStatusReply(line);
+  auto general = decodeStatusReplyGeneral(line);
+  ASSERT_EQ(fast.ok(), general.ok());
+  if (!fast.ok()) {
+    EXPECT_EQ(fast.error().kind, general.error().kind);
+    EXPECT_EQ(fast.error().what, general.error().what);
+    return;
+  }
+  EXPECT_EQ(fast->p1, general->p1);
+  EXPECT_EQ(fast->modified, general->modified);
+  EXPECT_EQ(fast->added, general->added);
+  EXPECT_EQ(fast->removed, general->removed);
+  EXPECT_EQ(fast->deleted, general->deleted);
+  EXPECT_EQ(fast->unknown, general->unknown);
+  EXPECT_EQ(fast->ignored, general->ignored);
+  EXPECT_EQ(fast->clean, general->clean);
+  EXPECT_EQ(fast->copies, general->copies);
+  EXPECT_EQ(fast->warnings, general->warnings);
+  EXPECT_EQ(fast->micros, general->micros);
+}
+
+TEST(ProtocolTest, StatusRepliesDecodeAlikeInOnePassAndThroughADocument) {
+  std::mt19937 random(7);
+  auto randomPath = [&] {
+    Bytes path;
+    size_t n = 1 + random() % 12;
+    for (size_t i = 0; i < n; ++i) {
+      // Mostly plain characters, and every byte now and then.
+      path.push_back(random() % 4 ? static_cast<char>('a' + random() % 26)
+                                  : static_cast<char>(random() % 256));
+    }
+    return path;
+  };
+  for (int round = 0; round < 300; ++round) {
+    StatusReply reply;
+    reply.p1 = std::string(40, "0123456789abcdef"[random() % 16]);
+    for (auto* list : {&reply.modified, &reply.added, &reply.removed, &reply.deleted,
+                       &reply.unknown, &reply.ignored, &reply.clean, &reply.warnings}) {
+      size_t n = random() % 5;
+      for (size_t i = 0; i < n; ++i) list->push_back(randomPath());
+    }
+    for (size_t i = random() % 4; i > 0; --i) reply.copies.emplace_back(randomPath(), randomPath());
+    if (round % 10 == 0) reply.copies.emplace_back("twice", "first");
+    if (round % 10 == 0) reply.copies.emplace_back("twice", "second");
+    reply.micros = static_cast<int64_t>(random() % 100000);
+    std::string line = encodeStatusReply(reply);
+    expectSameDecoding(line, true);
+    // The encoding is the reply: read back through a JSON document.
+    auto back = decodeStatusReplyGeneral(line);
+    ASSERT_TRUE(back.ok()) << back.error().message();
+    EXPECT_EQ(back->p1, reply.p1);
+    EXPECT_EQ(back->modified, reply.modified);
+    EXPECT_EQ(back->unknown, reply.unknown);
+    EXPECT_EQ(back->warnings, reply.warnings);
+    std::map<Bytes, Bytes> copies;  // a destination named twice: the last source
+    for (const auto& [dest, source] : reply.copies) copies[dest] = source;
+    std::vector<std::pair<Bytes, Bytes>> lastSources(copies.begin(), copies.end());
+    EXPECT_EQ(back->copies, lastSources);
+    EXPECT_EQ(back->micros, reply.micros);
+    // And every way of cutting it short.
+    if (round % 30 == 0) {
+      for (size_t cut = 0; cut < line.size(); ++cut) expectSameDecoding(line.substr(0, cut));
+    }
+  }
+  // Well formed, written otherwise than the daemon writes it: one pass.
+  for (const char* line : {
+           R"( { "version" : 1 , "ok" : true , "added" : [ "a\/b" , "\u00e9\u0001" ] } )",
+           R"({"version": 1, "ok": true, "later": {"x": [1, -2, null, false, "s"]}, "micros": 3})",
+           R"({"version": 1, "ok": true, "copies": {"b": "x", "a": "y"}})",
+           R"({"version": 1, "ok": true, "modified": ["\b\f\n\r\t\"\\"]})",
+           "{\"version\": 1, \"ok\": true, \"added\": [\"\xc3\xa9\xc2\x80\"]}",
+       }) {
+    expectSameDecoding(line, true);
+  }
+  // Left to the document: well formed but not plain, and errors.
+  for (const char* line : {
+           R"({"version": 1, "ok": true, "added": ["a"], "added": ["b"]})",
+           R"({"version": 1, "ok": true, "copies": {"a": "x", "a": "y"}})",
+           R"({"version": 1, "ok": true, "micros": 1.5})",
+           R"({"version": 1, "ok": true, "micros": 1e3})",
+           R"({"version": 1, "ok": true, "p1": "\u0100"})",
+           R"({"version": 1, "ok": true, "added": ["\u0100"]})",
+           R"({"version": 1, "ok": true, "added": ["\ud83d\ude00"]})",
+           "{\"version\": 1, \"ok\": true, \"added\": [\"\xe2\x82\xac\"]}",
+           "{\"version\": 1, \"ok\": true, \"added\": [\"\x01\"]}",
+           "{\"version\": 1, \"ok\": true, \"added\": [\"\xff\"]}",
+           R"({"version": 2, "ok": true})",
+           R"({"version": 1, "ok": false, "error": "no dirstate"})",
+           R"({"version": 1, "ok": 1})",
+           R"({"ok": true})",
+           R"({"version": 1})",
+           R"({"version": 1, "ok": true, "added": "x"})",
+           R"({"version": 1, "ok": true, "added": [1]})",
+           R"({"version": 1, "ok": true, "copies": {"a": 1}})",
+           R"({"version": 1, "ok": true} trailing)",
+           R"({"version": 1, "ok": true, "x": [1,]})",
+           R"({"version": 01, "ok": true})",
+           "[]",
+           "",
+       }) {
+    expectSameDecoding(line, false);
+  }
 }
 
 TEST(ProtocolTest, FilesRequestAndReplyRoundTrip) {
