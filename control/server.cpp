@@ -23,8 +23,12 @@ using nlohmann::json;
 
 }  // namespace
 
-Server::Server(Handler& handler, std::string socketPath, size_t maxRequest)
-    : handler_(handler), path_(std::move(socketPath)), maxRequest_(maxRequest) {}
+Server::Server(Handler& handler, std::string socketPath, size_t maxRequest,
+               std::chrono::milliseconds idleWorkerLife)
+    : handler_(handler),
+      path_(std::move(socketPath)),
+      maxRequest_(maxRequest),
+      idleWorkerLife_(idleWorkerLife) {}
 
 Server::~Server() { stop(); }
 
@@ -150,10 +154,10 @@ void Server::workerLoop(Worker* self) {
     if (stopping_) break;
     if (waiting_.empty()) {
       ++idle_;
-      workReady_.waitUntil(idleSince + kIdleWorkerLife);
+      workReady_.waitUntil(idleSince + idleWorkerLife_);
       --idle_;
       if (waiting_.empty() && !stopping_ &&
-          std::chrono::steady_clock::now() >= idleSince + kIdleWorkerLife) {
+          std::chrono::steady_clock::now() >= idleSince + idleWorkerLife_) {
         if (idle_ >= kKeepIdle) break;
         idleSince = std::chrono::steady_clock::now();
       }

@@ -62,14 +62,16 @@ class Server {
   // names every path the update writes: ~40 bytes each, so the default
   // takes an update of millions of files.
   static constexpr size_t kMaxRequest = size_t{256} << 20;
-  Server(Handler& handler, std::string socketPath, size_t maxRequest = kMaxRequest);
+  // A worker idle for `idleWorkerLife` ends while kKeepIdle others are idle.
+  static constexpr std::chrono::milliseconds kIdleWorkerLife{10000};
+  Server(Handler& handler, std::string socketPath, size_t maxRequest = kMaxRequest,
+         std::chrono::milliseconds idleWorkerLife = kIdleWorkerLife);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   static constexpr size_t kMaxConnections = 64;
   static constexpr size_t kKeepIdle = 4;
-  static constexpr std::chrono::milliseconds kIdleWorkerLife{10000};
 
   Status start();
   void stop();
@@ -103,6 +105,7 @@ class Server {
   Handler& handler_;
   std::string path_;
   const size_t maxRequest_;
+  const std::chrono::milliseconds idleWorkerLife_;
   int listenFd_ = -1;
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;

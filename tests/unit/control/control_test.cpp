@@ -413,7 +413,10 @@ class StubHandler : public Handler {
  public:
   Result<StatusReply> status(const StatusRequest& request) override {
     ++calls;
-    last = request;
+    {
+      MutexLock lock(mu);
+      last = request;
+    }
     if (request.rev && *request.rev == "fail") return notFound("unknown revision 'fail'");
     StatusReply reply;
     reply.p1 = std::string(40, '0');
@@ -423,7 +426,10 @@ class StubHandler : public Handler {
   }
   Result<FilesReply> files(const FilesRequest& request) override {
     ++calls;
-    lastFiles = request;
+    {
+      MutexLock lock(mu);
+      lastFiles = request;
+    }
     if (request.node == std::string(40, 'f')) {
       return notFound("unknown revision '" + request.node + "'");
     }
@@ -442,8 +448,18 @@ class StubHandler : public Handler {
     return reply;
   }
   std::atomic<int> calls{0};
-  StatusRequest last;
-  FilesRequest lastFiles;
+  // Connections are served on several threads at once.
+  Mutex mu;
+  StatusRequest last GUARDED_BY(mu);
+  FilesRequest lastFiles GUARDED_BY(mu);
+  StatusRequest lastStatus() EXCLUDES(mu) {
+    MutexLock lock(mu);
+    return last;
+  }
+  FilesRequest lastFilesRequest() EXCLUDES(mu) {
+    MutexLock lock(mu);
+    return lastFiles;
+  }
 };
 
 class ServerTest : public ::testing::Test {
@@ -473,8 +489,8 @@ TEST_F(ServerTest, AnswersStatusThroughTheClient) {
   ASSERT_TRUE(reply.ok()) << reply.error().message();
   EXPECT_EQ(reply->modified, std::vector<Bytes>{"m"});
   EXPECT_TRUE(reply->unknown.empty());
-  EXPECT_EQ(handler_.last.clean, true);
-  EXPECT_EQ(handler_.last.rev.value_or(""), "tip");
+  EXPECT_EQ(handler_.lastStatus().clean, true);
+  EXPECT_EQ(handler_.lastStatus().rev.value_or(""), "tip");
   // Several requests on one connection, and the handler's error as an error.
   req.rev = "fail";
   auto failed = client->status(req);
@@ -527,6 +543,47 @@ TEST(ServerLimitTest, AnOverlongRequestIsRefusedAndTheConnectionGoesOn) {
   EXPECT_EQ(json::parse(*small)["ok"], true) << *small;
 }
 
+TEST(ServerWorkerTest, WorkersServeOneConnectionAfterAnotherAndIdleOnesEnd) {
+  test::TempDir tmp;
+  StubHandler handler;
+  std::string path = socketPath(tmp.path());
+  Server server(handler, path, Server::kMaxRequest, std::chrono::milliseconds(200));
+  ASSERT_TRUE(server.start().ok());
+  // One client after another: a worker or two serve them all (the next
+  // client may come before the last one's worker has seen it hang up).
+  for (int i = 0; i < 50; ++i) {
+    auto client = Client::connect(path);
+    ASSERT_TRUE(client.ok());
+    ASSERT_TRUE(client->status({}).ok()) << i;
+  }
+  size_t sequential = server.connectionThreads();
+  EXPECT_LE(sequential, Server::kKeepIdle);
+  // Twenty at once: a worker each.
+  std::vector<Client> open;
+  for (int i = 0; i < 20; ++i) {
+    auto client = Client::connect(path);
+    ASSERT_TRUE(client.ok());
+    ASSERT_TRUE(client->status({}).ok()) << i;
+    open.push_back(std::move(client).value());
+  }
+  EXPECT_GE(server.connectionThreads(), 20u);
+  EXPECT_LE(server.connectionThreads(), 20u + sequential);
+  open.clear();
+  // Idle past their life, all but kKeepIdle end; the next accept joins them.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  size_t threads = 0;
+  for (int i = 0; i < 100; ++i) {
+    auto client = Client::connect(path);
+    ASSERT_TRUE(client.ok());
+    ASSERT_TRUE(client->status({}).ok());
+    threads = server.connectionThreads();
+    if (threads <= Server::kKeepIdle) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_LE(threads, Server::kKeepIdle);
+  EXPECT_GE(threads, 1u);
+}
+
 TEST_F(ServerTest, ManyClientsAtOnceAndStopJoinsThem) {
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
@@ -559,16 +616,11 @@ TEST_F(ServerTest, ShortConnectionsDoNotPileUpThreads) {
     ASSERT_TRUE(client.ok()) << i << ": " << client.error().message();
     ASSERT_TRUE(client->status({}).ok()) << i;
   }
-  // Threads are joined when the next connection is accepted; the last few
-  // may still be ending then (on a loaded machine), so connect again until
-  // they are gone. Without the joining there would be 3,000.
-  for (int i = 0; i < 200 && server_->connectionThreads() > 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    auto client = Client::connect(path_);
-    ASSERT_TRUE(client.ok());
-    ASSERT_TRUE(client->status({}).ok());
-  }
-  EXPECT_LE(server_->connectionThreads(), 2u);
+  // Workers are reused: one client after another needs a worker or two (a
+  // few more on a loaded machine, when the next client comes before the
+  // last one's worker has seen it hang up). Without reuse there would be
+  // 3,000 threads.
+  EXPECT_LE(server_->connectionThreads(), 2 * Server::kKeepIdle);
   std::vector<Client> idle;
   for (size_t i = 0; i < Server::kMaxConnections; ++i) {
     auto client = Client::connect(path_);
@@ -612,7 +664,7 @@ TEST_F(ServerTest, AnswersFilesAndRevisionDiff) {
   EXPECT_EQ(files["kinds"], json::parse(R"(["x", null])"));
   EXPECT_EQ(files["dirs"], json::parse("[true, false]"));
   EXPECT_TRUE(files["micros"].is_number_integer());
-  EXPECT_EQ(handler_.lastFiles.node, node);
+  EXPECT_EQ(handler_.lastFilesRequest().node, node);
 
   json unknown = json::parse(
       server_->handle(R"({"version":1,"op":"files","node":")" + std::string(40, 'f') + "\"}"));
