@@ -1345,6 +1345,31 @@ TEST_F(FileSystemTest, AnUnlinkedFileStaysUsableUntilForgotten) {
 // each state a name can be in (loaded, forgotten, the record's own name
 // removed while another is not loaded), a remount, a chmod through any
 // name, a dematerialization (which must leave it) and a rename over a name.
+// ext4's limit (EXT4_LINK_MAX): the 65,000th name is the last; one more is
+// EMLINK, and removing a name makes room again.
+TEST_F(FileSystemTest, AFileTakesAsManyNamesAsOnExt4AndNoMore) {
+  auto dir = fs_->mkdir(kRootInode, "names", 0755, kCaller);
+  ASSERT_TRUE(dir.ok()) << dir.error().message();
+  InodeNumber names(dir->st_ino);
+  auto made = fs_->create(names, "0", 0644, kCaller);
+  ASSERT_TRUE(made.ok()) << made.error().message();
+  InodeNumber file(made->st_ino);
+  for (uint32_t i = 1; i < FileSystem::kMaxLinks; ++i) {
+    auto linked = fs_->link(file, names, std::to_string(i));
+    ASSERT_TRUE(linked.ok()) << i << ": " << linked.error().message();
+  }
+  auto st = fs_->getattr(file);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->st_nlink, 65000u);
+  EXPECT_EQ(errnoOf(fs_->link(file, kRootInode, "one-more")), EMLINK);
+  EXPECT_EQ(errnoOf(lookupPath(*fs_, "one-more")), ENOENT);
+  ASSERT_TRUE(fs_->unlink(names, "123").ok());
+  ASSERT_TRUE(fs_->link(file, kRootInode, "one-more").ok());
+  st = fs_->getattr(file);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->st_nlink, 65000u);
+}
+
 TEST_F(FileSystemTest, HardLinksShareOneInodeThroughEveryStateOfTheirNames) {
   InodeNumber readme = inodeOf(*fs_, "README");
   InodeNumber docs = inodeOf(*fs_, "docs");
