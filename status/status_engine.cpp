@@ -402,6 +402,25 @@ Result<control::CheckoutReply> StatusEngine::checkout(const control::CheckoutReq
       request.get.size() + request.remove.size() + request.exec.size(), done.directoriesSwapped,
       done.directoriesMaterialized, done.directoriesDematerialized, done.left.size(),
       done.refused.size(), ms);
+  // Files now equal to the new parent need no overlay file: found here, by
+  // the update that made them so, rather than by the first status after it
+  // (which would otherwise walk every materialized directory for them).
+  if (done.refused.empty()) {
+    std::optional<hg::Node> toNode = hg::Node::fromHex(request.to);
+    if (toNode && to) {
+      auto demoted = fs_.dematerializeUnchanged(*to);
+      if (!demoted.ok()) {
+        log().warn("could not give files equal to {} back their revision's identity: {}",
+                   toNode->shortHex(), demoted.error().message());
+      } else {
+        if (*demoted) {
+          log().info("{} files equal to {} are no longer materialized", *demoted,
+                     toNode->shortHex());
+        }
+        dematerializedFor_ = *toNode;
+      }
+    }
+  }
   control::CheckoutReply reply;
   reply.applied = done.applied;
   reply.left = std::move(done.left);

@@ -266,6 +266,24 @@ def main():
               'the overlay holds no file after the round trip (%d)'
               % overlay_files(home))
 
+        # 1a. A file written with its own bytes is materialized, and equal
+        # to both revisions; the update that moves the parent gives it its
+        # revision's identity back, before any status after it.
+        # (A status first: it gives back files equal to a parent it has
+        # not seen yet, as after the round trip above.)
+        same = next(p for p in sorted(new) if new[p][0] == 'f' and
+                    not new[p][1] and old.get(p) == new[p])
+        run([hgvfs, 'status'], mnt, env)
+        write(mnt, same, new[same][2])
+        check(overlay_files(home) == 1, 'rewriting %s materialized it' % same)
+        run([HG, 'update', '-q', '-r', '0'], mnt, env)
+        check(overlay_files(home) == 0,
+              'the update left %s materialized (%d overlay files)'
+              % (same, overlay_files(home)))
+        snap = snapshot(mnt)
+        check(snap == old, 'the mount equals revision 0:\n' + describe(snap, old))
+        run([HG, 'update', '-q', 'tip'], mnt, env)
+
         # 1b. Untracked files in the way of the update: the extension's
         # shortcut (the daemon's untracked list instead of an lstat per
         # created file) must answer as hg's own checks do. The path
