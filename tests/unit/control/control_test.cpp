@@ -293,12 +293,19 @@ TEST(ProtocolTest, RevisionDiffEntriesRoundTrip) {
   reply.changes.push_back({"link", std::string(40, 'd'), std::string(40, 'd'), "", "l"});
   reply.entries.push_back({"kept", std::string(40, 'e'), std::string(40, 'e'), "x", "x"});
   reply.entries.push_back({Bytes("caf\xe9"), std::nullopt, std::nullopt, "", ""});
+  reply.entries.push_back({Bytes("q\"\\\x01\n\x7f\xff"), std::nullopt, std::nullopt, "", ""});
+  reply.onlyFrom = {"gone", Bytes("tab\there")};
+  reply.onlyTo = {Bytes("\x80")};
+  reply.micros = 17;
   std::string line = encodeRevisionDiffReply(reply);
   EXPECT_EQ(json::parse(line)["changes"][0][1], nullptr);
   auto decoded = decodeRevisionDiffReply(line);
   ASSERT_TRUE(decoded.ok()) << decoded.error().message();
   EXPECT_EQ(decoded->changes, reply.changes);
   EXPECT_EQ(decoded->entries, reply.entries);
+  EXPECT_EQ(decoded->onlyFrom, reply.onlyFrom);
+  EXPECT_EQ(decoded->onlyTo, reply.onlyTo);
+  EXPECT_EQ(decoded->micros, 17);
 
   for (const std::string bad : {
            R"([["a", "abc", "", null, ""]])",  // node not 40 hex digits
