@@ -656,6 +656,7 @@ std::string encodeRevisionDiffRequest(const RevisionDiffRequest& request) {
   if (request.entries) {
     j["entries"] = true;
     j["paths"] = pathList(request.paths);
+    if (request.manifestText) j["manifest_text"] = true;
   }
   return j.dump();
 }
@@ -712,6 +713,14 @@ std::string encodeRevisionDiffReply(const RevisionDiffReply& reply) {
   appendPathList(out, "only_to", reply.onlyTo);
   appendEntryPairList(out, "changes", reply.changes);
   appendEntryPairList(out, "entries", reply.entries);
+  for (auto [key, text] : {std::pair{"from_manifest", &reply.fromManifest},
+                           std::pair{"to_manifest", &reply.toManifest}}) {
+    if (!*text) continue;
+    out += ",\"";
+    out += key;
+    out += "\":";
+    appendJsonString(out, **text);
+  }
   out += ",\"micros\":" + std::to_string(reply.micros) + "}";
   return out;
 }
@@ -756,12 +765,43 @@ Result<RevisionDiffRequest> decodeRevisionDiffRequest(const json& request) {
     if (!request["entries"].is_boolean()) return corrupt("'entries' is not a boolean");
     out.entries = request["entries"].get<bool>();
   }
+  if (request.contains("manifest_text")) {
+    if (!request["manifest_text"].is_boolean()) {
+      return corrupt("'manifest_text' is not a boolean");
+    }
+    out.manifestText = request["manifest_text"].get<bool>();
+  }
   if (request.contains("paths") && !request["paths"].is_null()) {
     if (!request["paths"].is_array()) return corrupt("'paths' is not a list");
     for (const auto& item : request["paths"]) {
       HG_ASSIGN_OR_RETURN(Bytes path, readPath(item, "paths"));
       out.paths.push_back(std::move(path));
     }
+  }
+  return out;
+}
+
+Bytes manifestTextOf(const std::vector<ManifestEntryPair>& changes,
+                     const std::vector<ManifestEntryPair>& entries, bool fromSide) {
+  std::vector<const ManifestEntryPair*> lines;
+  lines.reserve(changes.size() + entries.size());
+  for (const auto* list : {&changes, &entries}) {
+    for (const auto& e : *list) {
+      if (fromSide ? e.fromNode.has_value() : e.toNode.has_value()) lines.push_back(&e);
+    }
+  }
+  std::stable_sort(lines.begin(), lines.end(),
+                   [](const auto* a, const auto* b) { return a->path < b->path; });
+  Bytes out;
+  out.reserve(lines.size() * 100);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (i && lines[i]->path == lines[i - 1]->path) continue;  // one line a path
+    const ManifestEntryPair& e = *lines[i];
+    out += e.path;
+    out.push_back('\0');
+    out += fromSide ? *e.fromNode : *e.toNode;
+    out += fromSide ? e.fromFlags : e.toFlags;
+    out.push_back('\n');
   }
   return out;
 }
@@ -808,6 +848,14 @@ Result<RevisionDiffReply> decodeRevisionDiffReply(const std::string& line) {
   HG_RETURN_IF_ERROR(readPathList(j, "only_to", out.onlyTo));
   HG_RETURN_IF_ERROR(readEntryPairList(j, "changes", out.changes));
   HG_RETURN_IF_ERROR(readEntryPairList(j, "entries", out.entries));
+  for (auto [key, text] :
+       {std::pair{"from_manifest", &out.fromManifest}, std::pair{"to_manifest", &out.toManifest}}) {
+    if (!j.contains(key)) continue;
+    if (!j[key].is_string()) return corrupt(std::string("'") + key + "' is not a string");
+    auto bytes = jsonStringToBytes(j[key].get<std::string>());
+    if (!bytes.ok()) return corrupt(std::string("'") + key + "': " + bytes.error().what);
+    *text = std::move(*bytes);
+  }
   if (j.contains("micros") && j["micros"].is_number_integer()) {
     out.micros = j["micros"].get<int64_t>();
   }

@@ -39,6 +39,10 @@
 //            every reply, empty unless asked for). What
 //            `manifestdict.diff` of the two manifests gives, without reading
 //            either: the extension's update computes its actions from it.
+//            With "manifest_text": true as well, changes and entries come
+//            empty and the reply carries "from_manifest" and "to_manifest"
+//            instead: each side of both lists as manifest text (one string
+//            each, manifestTextOf), which Python parses in one C call.
 //   request  {"version": 1, "op": "checkout", "from": "HEX40", "to": "HEX40",
 //             "get": [...], "remove": [...], "exec": [...]}
 //   reply    {"version": 1, "ok": true, "applied": N, "left": [...], "refused": [...],
@@ -123,9 +127,10 @@ struct FilesReply {
 };
 
 struct RevisionDiffRequest {
-  std::string from, to;      // 40 hex digits each
-  bool entries = false;      // also answer changes and entries
-  std::vector<Bytes> paths;  // the paths of entries
+  std::string from, to;       // 40 hex digits each
+  bool entries = false;       // also answer changes and entries
+  bool manifestText = false;  // with entries: as manifest text instead
+  std::vector<Bytes> paths;   // the paths of entries
 };
 
 // One path's manifest entries in FROM and TO.
@@ -141,8 +146,16 @@ struct RevisionDiffReply {
   std::vector<Bytes> onlyFrom, onlyTo;     // sorted bytewise
   std::vector<ManifestEntryPair> changes;  // sorted bytewise by path
   std::vector<ManifestEntryPair> entries;  // parallel to the request's paths
+  // With manifest_text: changes and entries as each side's manifest text.
+  std::optional<Bytes> fromManifest, toManifest;
   int64_t micros = 0;
 };
+
+// The manifest text (Mercurial's manifest v1 lines, "PATH\0HEXNODE FLAGS\n",
+// sorted, each path once) of one side of `changes` and `entries`: the
+// entries that side has a node for.
+Bytes manifestTextOf(const std::vector<ManifestEntryPair>& changes,
+                     const std::vector<ManifestEntryPair>& entries, bool fromSide);
 
 struct CheckoutRequest {
   std::string from, to;  // 40 hex digits each

@@ -1185,6 +1185,27 @@ def _entrymanifests(reply, nodelen):
         raise DaemonError('malformed reply (entries: %s)' % e)
 
 
+def _textmanifests(reply, nodelen):
+    """(p1's, the target's) manifestdicts from a reply's manifest texts
+    (revision-diff with manifest_text: the daemon writes the lines). A
+    daemon from before manifest_text answers with the lists instead."""
+    if 'from_manifest' not in reply and 'changes' in reply:
+        return _entrymanifests(reply, nodelen)
+    texts = []
+    for key in ('from_manifest', 'to_manifest'):
+        text = reply.get(key)
+        if not isinstance(text, str):
+            raise DaemonError('malformed reply (%s)' % key)
+        try:
+            texts.append(text.encode('latin-1'))
+        except UnicodeError as e:
+            raise DaemonError('malformed reply (%s: %s)' % (key, e))
+    try:
+        return tuple(manifestmod.manifestdict(nodelen, t) for t in texts)
+    except ValueError as e:
+        raise DaemonError('malformed reply (manifest text: %s)' % e)
+
+
 def _restrictedmanifests(repo, wctx, mctx, ancestors, branchmerge,
                          followcopies, matcher):
     """{ctx: manifest} restricted to the paths that can get actions in a
@@ -1218,11 +1239,12 @@ def _restrictedmanifests(repo, wctx, mctx, ancestors, branchmerge,
         'from': hex(p1.node()).decode('ascii'),
         'to': hex(mctx.node()).decode('ascii'),
         'entries': True,
+        'manifest_text': True,
         'paths': _tojson(list(_SUBREPO_FILES) + local),
     }
     try:
         reply = _request(path, max(timeout, _CHECKOUT_TIMEOUT), req)
-        ma, m2 = _entrymanifests(reply, len(p1.node()))
+        ma, m2 = _textmanifests(reply, len(p1.node()))
     except DaemonError as e:
         ui.debug(b'hgvfs: whole manifests for the update: %s\n'
                  % encoding.strtolocal(str(e)))

@@ -372,6 +372,12 @@ Result<control::RevisionDiffReply> StatusEngine::revisionDiff(
       }
       reply.entries.push_back(std::move(pair));
     }
+    if (request.manifestText) {
+      reply.fromManifest = control::manifestTextOf(reply.changes, reply.entries, true);
+      reply.toManifest = control::manifestTextOf(reply.changes, reply.entries, false);
+      reply.changes.clear();
+      reply.entries.clear();
+    }
   }
   return reply;
 }

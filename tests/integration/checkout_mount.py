@@ -282,7 +282,11 @@ def main():
               % (same, overlay_files(home)))
         snap = snapshot(mnt)
         check(snap == old, 'the mount equals revision 0:\n' + describe(snap, old))
-        run([HG, 'update', '-q', 'tip'], mnt, env)
+        # The update computed its actions from the daemon's diff of the two
+        # revisions, not from their whole manifests.
+        out = run([HG, 'update', '--debug', 'tip'], mnt, env).stdout
+        check(b'whole manifests' not in out,
+              'the update fell back to whole manifests:\n%s' % out.decode('latin-1'))
 
         # 1b. Untracked files in the way of the update: the extension's
         # shortcut (the daemon's untracked list instead of an lstat per

@@ -325,6 +325,47 @@ TEST(ProtocolTest, RevisionDiffEntriesRoundTrip) {
   EXPECT_FALSE(decodeRevisionDiffRequest(*badRequest).ok());
 }
 
+TEST(ProtocolTest, RevisionDiffAsManifestText) {
+  RevisionDiffRequest request;
+  request.from = std::string(40, 'a');
+  request.to = std::string(40, 'b');
+  request.entries = true;
+  request.manifestText = true;
+  auto parsed = parseMessage(encodeRevisionDiffRequest(request), "test");
+  ASSERT_TRUE(parsed.ok());
+  auto back = decodeRevisionDiffRequest(*parsed);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_TRUE(back->manifestText);
+
+  std::string n1(40, '1'), n2(40, '2'), n3(40, '3');
+  std::vector<ManifestEntryPair> changes = {
+      {"b", n1, n2, "", "x"},                      // changed
+      {"c", std::nullopt, n3, "", "l"},            // only in TO
+      {Bytes("d\xe9"), n2, std::nullopt, "", ""},  // only in FROM
+  };
+  std::vector<ManifestEntryPair> entries = {
+      {"a", n1, n1, "", ""},                      // the same in both
+      {"b", n1, n2, "", "x"},                     // also a change: one line
+      {"z", std::nullopt, std::nullopt, "", ""},  // in neither
+  };
+  using namespace std::string_literals;
+  EXPECT_EQ(manifestTextOf(changes, entries, true),
+            "a\0"s + n1 + "\n" + "b\0"s + n1 + "\n" + "d\xe9\0"s + n2 + "\n");
+  EXPECT_EQ(manifestTextOf(changes, entries, false),
+            "a\0"s + n1 + "\n" + "b\0"s + n2 + "x\n" + "c\0"s + n3 + "l\n");
+
+  RevisionDiffReply reply;
+  reply.fromManifest = manifestTextOf(changes, entries, true);
+  reply.toManifest = Bytes();
+  auto decoded = decodeRevisionDiffReply(encodeRevisionDiffReply(reply));
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message();
+  EXPECT_EQ(decoded->fromManifest, reply.fromManifest);
+  EXPECT_EQ(decoded->toManifest, Bytes());
+  EXPECT_FALSE(decodeRevisionDiffReply(encodeRevisionDiffReply(RevisionDiffReply{}))
+                   ->fromManifest.has_value());
+  EXPECT_FALSE(decodeRevisionDiffReply(R"({"version":1,"ok":true,"from_manifest":1})").ok());
+}
+
 TEST(ProtocolTest, CheckoutRequestAndReplyRoundTrip) {
   CheckoutRequest request;
   request.from = std::string(40, 'a');
