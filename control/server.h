@@ -3,7 +3,7 @@
 // accepting connections on the client's socket, answering each request line
 // with one reply line. A malformed request or another protocol version gets
 // an error reply, never a crash; one slow client does not block others
-// (each connection has its own thread).
+// (each open connection has a worker thread of its own).
 //
 // The server knows the protocol, not what answers it: requests go to a
 // Handler (the daemon's, which asks the status engine).
