@@ -413,9 +413,11 @@ class StatusReplyScanner {
     if (negative) ++p_;
     const char* start = p_;
     uint64_t v = 0;
+    constexpr uint64_t kMax = static_cast<uint64_t>(INT64_MAX);
     while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
-      if (v > (uint64_t{1} << 62)) return false;
-      v = v * 10 + static_cast<uint64_t>(*p_ - '0');
+      uint64_t digit = static_cast<uint64_t>(*p_ - '0');
+      if (v > (kMax - digit) / 10) return false;  // left to the general decoder
+      v = v * 10 + digit;
       ++p_;
     }
     size_t digits = static_cast<size_t>(p_ - start);

@@ -159,6 +159,8 @@ TEST(ProtocolTest, StatusRepliesDecodeAlikeInOnePassAndThroughADocument) {
            R"({"version": 1, "ok": true, "later": {"x": [1, -2, null, false, "s"]}, "micros": 3})",
            R"({"version": 1, "ok": true, "copies": {"b": "x", "a": "y"}})",
            R"({"version": 1, "ok": true, "modified": ["\b\f\n\r\t\"\\"]})",
+           R"({"version": 1, "ok": true, "micros": 9223372036854775807})",
+           R"({"version": 1, "ok": true, "micros": -12})",
            "{\"version\": 1, \"ok\": true, \"added\": [\"\xc3\xa9\xc2\x80\"]}",
        }) {
     expectSameDecoding(line, true);
@@ -169,6 +171,8 @@ TEST(ProtocolTest, StatusRepliesDecodeAlikeInOnePassAndThroughADocument) {
            R"({"version": 1, "ok": true, "copies": {"a": "x", "a": "y"}})",
            R"({"version": 1, "ok": true, "micros": 1.5})",
            R"({"version": 1, "ok": true, "micros": 1e3})",
+           R"({"version": 1, "ok": true, "micros": 9223372036854775808})",
+           R"({"version": 1, "ok": true, "micros": 99999999999999999999})",
            R"({"version": 1, "ok": true, "p1": "\u0100"})",
            R"({"version": 1, "ok": true, "added": ["\u0100"]})",
            R"({"version": 1, "ok": true, "added": ["\ud83d\ude00"]})",
