@@ -222,6 +222,16 @@ def main():
     new = archive(repo, '1', os.path.join(work, 'arch1'), env)
     run([hgvfs, 'mount', repo, mnt], work, env)
     try:
+        # 0. The extension the mount enables is the build's compiled
+        # package: hg imports its bytecode instead of compiling the source
+        # on every command.
+        with open(os.path.join(mnt, '.hg', 'hgrc'), 'rb') as f:
+            ext = [line.split(b'=', 1)[1].strip() for line in f
+                   if line.split(b'=', 1)[0].strip() == b'hgvfs'][0]
+        verbose = run([HG, 'status'], mnt, dict(env, PYTHONVERBOSE='1')).stderr
+        pyc = os.path.join(ext, b'__pycache__', b'__init__.')
+        check(b"code object from '" + pyc in verbose,
+              'hg did not import the extension from %s' % pyc.decode('latin-1'))
         # 1. Caches, held files, cwd.
         check(not os.path.exists(os.path.join(mnt, 'b/x.txt')), 'b/x.txt absent at tip')
         two = os.path.join(mnt, 'a/two.txt')
