@@ -611,7 +611,11 @@ Result<StatusReply> decodeStatusReplyGeneral(const std::string& line) {
         out.copies.emplace_back(std::move(d), std::move(s));
       }
     }
-    out.micros = j.value("micros", int64_t{0});
+    // Only an integer: a number out of int64's range would be undefined
+    // behaviour to convert.
+    if (j.contains("micros") && j["micros"].is_number_integer()) {
+      out.micros = j["micros"].get<int64_t>();
+    }
     return out;
   } catch (const std::exception& e) {
     return corrupt(std::string("malformed answer from the daemon: ") + e.what());
