@@ -1438,6 +1438,9 @@ class _mountmanifestcache(manifestmod.manifestfulltextcache):
         # Manifests written by this process: node -> (p1's node,
         # {path: flags, or None when the manifest dropped the path}).
         self.made = {}
+        # The repository, for the working copy's parent (a weak
+        # reference: the repository holds this cache).
+        self._repo = None
 
     def read(self):
         # The stock file is not read in a mount.
@@ -1561,6 +1564,35 @@ class _mountmanifestcache(manifestmod.manifestfulltextcache):
         # million files.
         self._opener.tryunlink(manifestmod.manifestfulltextcache._file)
 
+    def keepworkingparent(self, node):
+        """Writes the file now, outside any lock, when `node`'s text was
+        just read from the revlog and is the working copy's parent's
+        manifest and no lock is held. Commands that take no lock (diff,
+        cat, annotate) would otherwise never keep it, and each would read and hash the whole
+        manifest from the revlog again; a normal checkout has stock hg's
+        file from its last update or commit. Written by rename, like
+        write(): a concurrent writer's file is as valid as this one."""
+        if self._newest != node or self._opener is None:
+            return
+        repo = self._repo() if self._repo is not None else None
+        if repo is None:
+            return
+        if (
+            repo.currentwlock() is not None
+            or repo._currentlock(repo._lockref) is not None
+        ):
+            return  # written when the lock is released (write())
+        try:
+            p1 = repo.dirstate.p1()
+            if p1 == nullid:
+                return
+            cl = repo.unfiltered().changelog
+            if cl.changelogrevision(p1).manifest != node:
+                return
+        except (error.LookupError, error.RepoLookupError, IOError):
+            return
+        self.write()
+
     def clear(self, clear_persisted_data=False):
         super().clear(clear_persisted_data=False)
         self._base = None
@@ -1586,6 +1618,11 @@ def _manifestread(orig, self):
                 text = bytes(text)
             nodelen = self._manifestlog.nodeconstants.nodelen
             self._data = manifestmod.manifestdict(nodelen, text)
+            return self._data
+        data = orig(self)
+        if isinstance(cache, _mountmanifestcache):
+            cache.keepworkingparent(self._node)
+        return data
     return orig(self)
 
 
@@ -1618,6 +1655,7 @@ def _setupmanifestcachehooks(orig, self, repo):
     ):
         old = self._fulltextcache
         self._fulltextcache = _mountmanifestcache(old.capacity, self)
+        self._fulltextcache._repo = weakref.ref(repo)
     return orig(self, repo)
 
 

@@ -202,6 +202,23 @@ class Test:
         self.both('commit', '-m', 'on revision 2, again')
         self.compare('commits on an older revision')
 
+        # A command that takes no lock keeps the working parent's text too
+        # (hg diff reads it; stock keeps its file only from locked ones),
+        # and only that one (hg cat of another revision leaves none).
+        os.unlink(path)
+        self.hg(self.a, 'cat', '-r', '0', 'src/f01.c')
+        self.expect('a read of another revision\'s manifest writes no file',
+                    not os.path.exists(path))
+        self.append('src/f09.c', 'diffed\n')
+        da, db = (self.hg(r, 'diff', '--nodates', 'src/f09.c') for r in (self.a, self.b))
+        self.expect('hg diff with the file gone', da == db, '%r != %r' % (da, db))
+        parent = self.hg(self.a, 'log', '-r', '.', '-T', '{manifest % "{node}"}').decode()
+        self.expect('hg diff writes the working parent\'s manifest',
+                    os.path.exists(path) and self.cachenode().hex() == parent)
+        da, db = (self.hg(r, 'diff', '--nodates', 'src/f09.c') for r in (self.a, self.b))
+        self.expect('hg diff from the file', da == db, '%r != %r' % (da, db))
+        self.both('revert', '--no-backup', 'src/f09.c')
+
         self.hg(self.a, 'verify', '-q')
         print('ok   hg verify in the mount-like clone')
         self.expect('no stock manifestfulltextcache in the mount-like clone',
