@@ -189,6 +189,7 @@ Result<struct stat> FileSystem::attributes(const Snapshot& s) {
         ReaderLock lock(inodes_.mutex());
         HG_ASSIGN_OR_RETURN(source, inodes_.sourcePath(s.ino));
       }
+      noteFileAttention();
       if (!objects_->knownSize(s.id)) warmSiblingSizes(s.ino);
       auto got = objects_->fileSize(source, s.id);
       if (!got.ok()) return annotate(std::move(got).takeError(), s.ino);

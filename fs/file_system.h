@@ -192,10 +192,15 @@ class FileSystem {
   Result<std::vector<ListedEntry>> list(InodeNumber dir, uint64_t after, size_t max)
       EXCLUDES(inodes_.mutex());
   InodeNumber parentOf(InodeNumber dir) EXCLUDES(inodes_.mutex());
-  // Starts computing, in one background batch, the sizes the cache does not
-  // know of an unmaterialized directory's files (warm_sizes.cpp), and
-  // returns those files' names, sorted: a listing with attributes lists
-  // them without, rather than wait.
+  // For the first listing with attributes (readdirplus) of an
+  // unmaterialized directory (warm_sizes.cpp): the names, sorted, of its
+  // files whose size the cache does not know, which the listing gives
+  // without attributes. While processes look at single files (a stat that
+  // needed a size, an extended attribute read: ls -l, ls -lR, indexers),
+  // those sizes are first computed in one parallel batch, so the listing
+  // carries every file's attributes and no lookup per file follows; when
+  // nothing has looked at files lately (find, a listing by name) nothing
+  // is computed, and a stat later sizes its whole directory at once.
   std::vector<Bytes> warmSizes(InodeNumber dir) EXCLUDES(inodes_.mutex());
   // Sizes, in one parallel batch, every file of `file`'s directory whose
   // size the cache does not know (before a stat computes its own).
@@ -503,6 +508,12 @@ class FileSystem {
   // Set by setDotHg() before serving; only read after.
   Bytes dotHgTarget_;
   std::atomic<int> openFiles_{0};
+  // When a process last looked at a single file in a way that needs its
+  // attributes (steady clock, ns): warmSizes() sizes a listing first while
+  // that is recent.
+  void noteFileAttention();
+  bool fileAttentionRecent() const;
+  std::atomic<int64_t> fileAttentionNs_{0};
   std::atomic<uint64_t> changes_{0};
   KernelMtime kernelMtime_;
   // Moves the change count when it goes out of scope: declared before a

@@ -1,11 +1,20 @@
-// The sizes of a directory's files, computed together the first time a
-// listing with attributes (readdirplus) meets them: one parallel batch in
-// the background instead of one filelog open per entry, each waiting for
-// the last. The listing does not wait for it: the entries whose size is not
-// known yet are listed without attributes (as plain readdir would), so
-// `find` never needs a size. A stat that finds its size unknown (the batch
-// not done yet, or no listing before) sizes all of its directory's unknown
-// files at once, in parallel, so `ls -l` pays one batch per directory.
+// The sizes of a directory's files, computed together: one parallel batch
+// instead of one filelog open per entry, each waiting for the last.
+//
+// A listing with attributes (readdirplus; the kernel asks for one on every
+// first read of a directory) cannot tell `find`, which needs no size, from
+// `ls -l`, which needs every one. Files whose size is unknown are listed
+// without attributes, as plain readdir would list them, so `find` costs
+// no sizing at all; a stat of such a file then costs a lookup, which sizes
+// its whole directory at once. While processes look at single files (a
+// stat that needed a size, an extended attribute read, which `ls -l` does
+// for every entry) the listing computes its directory's sizes first and
+// lists every file with attributes: an `ls -lR` pays one batch per
+// directory and no lookup per file. Sizing costs the disk reads of a
+// filelog index per file; which files get attributes never changes what a
+// stat answers.
+
+#include <chrono>
 
 #include "fs/file_system_internal.h"
 #include "fs/log.h"
@@ -37,11 +46,45 @@ std::vector<store::FileRef> FileSystem::unsizedFiles(InodeNumber dir, std::vecto
   return files;
 }
 
+namespace {
+
+// How long a look at single files keeps listings sizing first.
+constexpr int64_t kAttentionNs = int64_t{2'000'000'000};
+
+int64_t steadyNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void FileSystem::noteFileAttention() {
+  int64_t now = steadyNs();
+  // One store per millisecond at most: every thread writes this line.
+  if (now - fileAttentionNs_.load(std::memory_order_relaxed) > 1'000'000) {
+    fileAttentionNs_.store(now, std::memory_order_relaxed);
+  }
+}
+
+bool FileSystem::fileAttentionRecent() const {
+  int64_t last = fileAttentionNs_.load(std::memory_order_relaxed);
+  return last != 0 && steadyNs() - last < kAttentionNs;
+}
+
 std::vector<Bytes> FileSystem::warmSizes(InodeNumber dir) {
   std::vector<Bytes> unknown;
   std::vector<store::FileRef> files = unsizedFiles(dir, &unknown);
-  if (!files.empty()) objects_->warmSizesLater(std::move(files));
-  return unknown;
+  if (files.empty() || !fileAttentionRecent()) return unknown;
+  Status status = objects_->warmSizes(files);
+  if (!status.ok()) log().debug("listing sizes not computed: {}", status.error().message());
+  // What could not be sized (a damaged filelog) stays without attributes:
+  // a stat of it reports the error.
+  std::vector<Bytes> still;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (!objects_->knownSize(files[i].node)) still.push_back(std::move(unknown[i]));
+  }
+  return still;
 }
 
 void FileSystem::warmSiblingSizes(InodeNumber file) {

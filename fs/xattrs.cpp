@@ -40,6 +40,7 @@ bool isTrusted(ByteView name) { return startsWith(name, "trusted."); }
 Result<Bytes> FileSystem::getxattr(InodeNumber ino, ByteView name, const Caller& caller) {
   HG_RETURN_IF_ERROR(checkXattrName(name));
   if (isTrusted(name) && caller.uid != 0) return errnoError(ENODATA, "no such attribute");
+  noteFileAttention();  // ls -l reads one per entry
   // Without the namespace lock: an inode with no attributes (every write
   // asks for security.capability) costs one lookup in memory.
   if (!overlay_ || !overlay_->hasXattrs(ino.value())) {

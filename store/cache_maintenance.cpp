@@ -207,31 +207,6 @@ Status ObjectStore::warmSizes(const std::vector<FileRef>& files) {
   });
 }
 
-void ObjectStore::warmSizesLater(std::vector<FileRef> files) {
-  constexpr size_t kMaxQueued = 512;
-  {
-    MutexLock lock(sizerMutex_);
-    if (sizerStopping_ || sizerQueue_.size() >= kMaxQueued) return;
-    sizerQueue_.push_back(std::move(files));
-  }
-  sizerCv_.signal();
-}
-
-void ObjectStore::sizerLoop() {
-  while (true) {
-    std::vector<FileRef> files;
-    {
-      MutexLock lock(sizerMutex_);
-      while (!sizerStopping_ && sizerQueue_.empty()) sizerCv_.wait();
-      if (sizerStopping_) return;
-      files = std::move(sizerQueue_.front());
-      sizerQueue_.pop_front();
-    }
-    Status status = warmSizes(files);
-    if (!status.ok()) log().debug("background sizes failed: {}", status.error().message());
-  }
-}
-
 std::optional<uint64_t> ObjectStore::knownSize(const hg::Node& node) {
   auto stored = env_->get(env_->dbi(kSizes), node.view());
   if (!stored.ok() || !*stored || (*stored)->size() != 8) return std::nullopt;

@@ -154,17 +154,10 @@ Result<std::unique_ptr<ObjectStore>> ObjectStore::open(std::shared_ptr<const hg:
   s->blobBudget_ = options.blobCacheBytes;
   s->maxBlobBytes_ = options.maxBlobBytes;
   s->writer_ = std::thread([p = s.get()] { p->writerLoop(); });
-  s->sizer_ = std::thread([p = s.get()] { p->sizerLoop(); });
   return s;
 }
 
 ObjectStore::~ObjectStore() {
-  {
-    MutexLock lock(sizerMutex_);
-    sizerStopping_ = true;
-  }
-  sizerCv_.signalAll();
-  if (sizer_.joinable()) sizer_.join();
   {
     MutexLock lock(queueMutex_);
     stopping_ = true;

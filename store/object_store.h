@@ -44,7 +44,6 @@
 
 #include <array>
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -165,10 +164,6 @@ class ObjectStore {
   // blob LRU knows, and stores them in one write transaction, so the
   // fileSize() calls of a listing that follow are lookups.
   Status warmSizes(const std::vector<FileRef>& files) EXCLUDES(repoMutex_);
-  // The same on a background thread; returns at once. Batches queued while
-  // the thread is behind by more than a few hundred are dropped (fileSize()
-  // still answers), and so are those left when the store closes.
-  void warmSizesLater(std::vector<FileRef> files) EXCLUDES(sizerMutex_);
   // The size of `node` if LMDB holds it (no repository read).
   std::optional<uint64_t> knownSize(const hg::Node& node);
   // Reads the blobs (and sizes) of `files` missing from LMDB through
@@ -227,7 +222,6 @@ class ObjectStore {
   // Called by the writer after it stored `blobBytes` bytes of blobs: drops
   // old blobs when the estimate passes the bound.
   void enforceLimit(uint64_t blobBytes);
-  void sizerLoop() EXCLUDES(sizerMutex_);
 
   // Lock order: a leaf (held only to copy or swap the pointer).
   mutable Mutex repoMutex_;
@@ -270,14 +264,6 @@ class ObjectStore {
   // Blob uses noted since the last recordUses(). Lock order: a leaf.
   Mutex usesMutex_;
   std::unordered_map<hg::Node, uint64_t> uses_ GUARDED_BY(usesMutex_);
-
-  // Background size batches (warmSizesLater). Lock order: a leaf (the
-  // sizer thread lets it go before it computes a batch).
-  Mutex sizerMutex_;
-  CondVar sizerCv_{&sizerMutex_};  // signalled when the queue grows or stopping
-  std::deque<std::vector<FileRef>> sizerQueue_ GUARDED_BY(sizerMutex_);
-  bool sizerStopping_ GUARDED_BY(sizerMutex_) = false;
-  std::thread sizer_;  // started by open(), joined by the destructor
 
   std::atomic<uint64_t> blobHgReads_{0}, blobLmdbHits_{0}, treeLmdbReads_{0}, failedWrites_{0},
       deltaImports_{0}, sizeLmdbHits_{0}, sizeHgReads_{0};

@@ -564,6 +564,40 @@ TEST_F(FileSystemTest, ListingsAgreeWithTheRevisionAndWithLookup) {
   EXPECT_EQ(errnoOf(fs_->list(file, 0, 10)), ENOTDIR);
 }
 
+// A first listing with attributes sizes its files first only while
+// processes look at single files (ls -l), and never when nothing has (find).
+TEST_F(FileSystemTest, ListingsSizeTheirFilesFirstOnlyWhileFilesAreLookedAt) {
+  InodeNumber src = inodeOf(*fs_, "src/lib");
+  InodeNumber docs = inodeOf(*fs_, "docs");
+  ASSERT_TRUE(src.valid() && docs.valid());
+  // Nothing has looked at a file yet: the listing computes nothing and names
+  // every file as without a size, the second time as the first.
+  std::vector<Bytes> unsized = fs_->warmSizes(src);
+  std::set<Bytes> files;
+  for (const auto& [name, mode] : revChildren("src/lib")) {
+    if (mode != S_IFDIR) files.insert(name);
+  }
+  ASSERT_GE(files.size(), 3u);
+  EXPECT_EQ(std::set<Bytes>(unsized.begin(), unsized.end()), files);
+  EXPECT_TRUE(std::is_sorted(unsized.begin(), unsized.end()));
+  EXPECT_EQ(fs_->warmSizes(src), unsized);
+
+  // An extended attribute read of one file (ls -l reads one per entry):
+  // the next first listing sizes all of its files at once.
+  Caller root{0, 0};
+  EXPECT_EQ(errnoOf(fs_->getxattr(src, "security.selinux", root)), ENODATA);
+  EXPECT_EQ(fs_->warmSizes(src), std::vector<Bytes>{});
+  for (const Bytes& name : files) {
+    auto st = fs_->lookup(src, name);
+    ASSERT_TRUE(st.ok()) << printable(name);
+    if (S_ISREG(st->st_mode)) {
+      EXPECT_EQ(static_cast<size_t>(st->st_size), revFile("src/lib/" + name).size())
+          << printable(name);
+    }
+  }
+  EXPECT_EQ(fs_->warmSizes(docs), std::vector<Bytes>{});
+}
+
 TEST_F(FileSystemTest, ListingResumesAcrossChangesWithoutRepeatingOrSkipping) {
   InodeNumber lib = inodeOf(*fs_, "src/lib");
   ASSERT_TRUE(lib.valid());
