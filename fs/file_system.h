@@ -346,8 +346,10 @@ class FileSystem {
                         std::vector<ListedEntry>& out) REQUIRES(inodes_.mutex());
   Result<std::shared_ptr<const store::Tree>> treeOf(const hg::Node& id);
   // The files of unmaterialized directory `dir` whose size the cache does
-  // not know; their names go to `names` (sorted) when given.
-  std::vector<store::FileRef> unsizedFiles(InodeNumber dir, std::vector<Bytes>* names)
+  // not know; their names go to `names` (sorted) when given, and those of
+  // its subdirectories (one level down) to `below` when given.
+  std::vector<store::FileRef> unsizedFiles(InodeNumber dir, std::vector<Bytes>* names,
+                                           std::vector<store::FileRef>* below = nullptr)
       EXCLUDES(inodes_.mutex());
   Error annotate(Error e, InodeNumber ino) EXCLUDES(inodes_.mutex());
   Status readOnly() const;

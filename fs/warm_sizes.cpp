@@ -21,7 +21,8 @@
 
 namespace hgvfs::fs {
 
-std::vector<store::FileRef> FileSystem::unsizedFiles(InodeNumber dir, std::vector<Bytes>* names) {
+std::vector<store::FileRef> FileSystem::unsizedFiles(InodeNumber dir, std::vector<Bytes>* names,
+                                                     std::vector<store::FileRef>* below) {
   hg::Node id;
   Bytes source;
   {
@@ -39,6 +40,15 @@ std::vector<store::FileRef> FileSystem::unsizedFiles(InodeNumber dir, std::vecto
   if (!tree.ok()) return {};
   std::vector<store::FileRef> files;
   for (const store::TreeEntry& e : (*tree)->entries()) {
+    if (e.isDirectory() && below) {
+      auto sub = treeOf(e.id);
+      if (!sub.ok()) continue;  // its own listing reports it
+      Bytes prefix = (source.empty() ? e.name : source + "/" + e.name) + "/";
+      for (const store::TreeEntry& f : (*sub)->entries()) {
+        if (!f.isDirectory() && !objects_->knownSize(f.id))
+          below->push_back({prefix + f.name, f.id});
+      }
+    }
     if (e.isDirectory() || objects_->knownSize(e.id)) continue;
     files.push_back({source.empty() ? e.name : source + "/" + e.name, e.id});
     if (names) names->push_back(e.name);  // in tree order: sorted by name bytes
@@ -74,9 +84,19 @@ bool FileSystem::fileAttentionRecent() const {
 
 std::vector<Bytes> FileSystem::warmSizes(InodeNumber dir) {
   std::vector<Bytes> unknown;
-  std::vector<store::FileRef> files = unsizedFiles(dir, &unknown);
-  if (files.empty() || !fileAttentionRecent()) return unknown;
-  Status status = objects_->warmSizes(files);
+  if (!fileAttentionRecent()) {
+    (void)unsizedFiles(dir, &unknown);
+    return unknown;
+  }
+  // One level ahead too: `ls -lR` lists the subdirectories next, and one
+  // batch of many files keeps more filelog reads in flight than one per
+  // directory of a few (a cold disk is the cost).
+  std::vector<store::FileRef> below;
+  std::vector<store::FileRef> files = unsizedFiles(dir, &unknown, &below);
+  if (files.empty() && below.empty()) return unknown;
+  std::vector<store::FileRef> batch = files;
+  batch.insert(batch.end(), below.begin(), below.end());
+  Status status = objects_->warmSizes(batch);
   if (!status.ok()) log().debug("listing sizes not computed: {}", status.error().message());
   // What could not be sized (a damaged filelog) stays without attributes:
   // a stat of it reports the error.

@@ -120,7 +120,8 @@ void makeRepo(const std::string& repo) {
 
 struct ManifestEntry {
   Bytes path;
-  char flag;  // ' ', '*' (executable) or '@' (symlink)
+  char flag;   // ' ', '*' (executable) or '@' (symlink)
+  Bytes node;  // hex
 };
 
 // `hg manifest --debug -r REV`: "<hex> <mode> <' '|'*'|'@'> <path>".
@@ -132,7 +133,7 @@ std::vector<ManifestEntry> hgManifest(const std::string& repo, int rev) {
   std::string line;
   while (std::getline(in, line)) {
     if (line.size() < 48) throw std::runtime_error("odd manifest line: " + line);
-    out.push_back({line.substr(47), line[45]});
+    out.push_back({line.substr(47), line[45], line.substr(0, 40)});
   }
   return out;
 }
@@ -583,9 +584,23 @@ TEST_F(FileSystemTest, ListingsSizeTheirFilesFirstOnlyWhileFilesAreLookedAt) {
   EXPECT_EQ(fs_->warmSizes(src), unsized);
 
   // An extended attribute read of one file (ls -l reads one per entry):
-  // the next first listing sizes all of its files at once.
+  // the next first listing sizes all of its files at once, and those of
+  // its subdirectories (src/lib's from src's listing).
+  auto known = [&](const Bytes& prefix) {
+    std::set<Bytes> out;
+    for (const auto& e : *manifest_) {
+      if (e.path.compare(0, prefix.size(), prefix) != 0) continue;
+      if (e.path.find('/', prefix.size()) != Bytes::npos) continue;
+      if (store_->knownSize(*hg::Node::fromHex(e.node))) out.insert(e.path.substr(prefix.size()));
+    }
+    return out;
+  };
+  EXPECT_EQ(known("src/lib/"), std::set<Bytes>{});
   Caller root{0, 0};
   EXPECT_EQ(errnoOf(fs_->getxattr(src, "security.selinux", root)), ENODATA);
+  EXPECT_EQ(fs_->warmSizes(inodeOf(*fs_, "src")), std::vector<Bytes>{});
+  EXPECT_EQ(known("src/lib/"), files);
+  EXPECT_EQ(known("src/lib/deep/x/y/"), std::set<Bytes>{});  // two levels down
   EXPECT_EQ(fs_->warmSizes(src), std::vector<Bytes>{});
   for (const Bytes& name : files) {
     auto st = fs_->lookup(src, name);
